@@ -1,0 +1,1 @@
+"""Sub-commands of the ``corrector`` CLI (see ``corrector.cli.COMMANDS``)."""

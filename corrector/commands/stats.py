@@ -1,0 +1,50 @@
+"""``corrector stats FILE...``: trials, unique candidates and baseline WERs of N-best files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from corrector.data import load_records
+from corrector.metrics import baseline_wers, normalize, scorable
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", help="N-best files (seed JSONL, chat JSONL, HyPoradise JSON) or saved datasets")
+    p.add_argument("--partition", help="only this partition of a saved dataset")
+    p.add_argument("--json", action="store_true", help="print one JSON object per file instead of a table")
+
+
+def file_stats(path: str, partition: str | None = None) -> dict:
+    records = load_records(path, partition)
+    recs, skipped = scorable(records)
+    uniq = [len(r.unique(key=normalize)) for r in records]
+    out = {
+        "file": path,
+        "trials": len(records),
+        "mean_candidates": sum(len(r) for r in records) / max(len(records), 1),
+        "mean_unique": sum(uniq) / max(len(uniq), 1),
+        "skipped": skipped,
+    }
+    if recs:
+        out["wer"] = baseline_wers(recs)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = [file_stats(f, args.partition) for f in args.files]
+    if args.json:
+        for r in rows:
+            print(json.dumps(r))
+        return 0
+    head = ["file", "trials", "mean unique", "cand-1 WER %", "majority WER %", "oracle WER %", "skipped"]
+    table = []
+    for r in rows:
+        w = r.get("wer", {})
+        cells = [f"{w[k]:.2f}" if k in w else "-" for k in ("candidate_1", "majority_vote", "oracle")]
+        skipped = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in r["skipped"].items()) or "0"
+        table.append([r["file"], str(r["trials"]), f"{r['mean_unique']:.2f}", *cells, skipped])
+    widths = [max(len(x) for x in col) for col in zip(head, *table)]
+    for line in [head, ["-" * w for w in widths], *table]:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    return 0

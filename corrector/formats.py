@@ -1,0 +1,210 @@
+"""Readers and writers for N-best files.
+
+Formats:
+  seed        JSONL rows ``trial_id, input_beams, ground_truth, instruction, formatted_input`` (the seed's output)
+  chat        TRL conversational JSONL: ``prompt`` (user message listing numbered candidates after
+              ``Candidates:``) and ``completion`` (assistant message with the ground truth)
+  hyporadise  JSON list of ``{"input": [hypotheses...], "output": "truth"}``
+  alpaca      export only: ``instruction, input, output`` (the seed's ``convert_to_instruction_format``)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from corrector.errors import InputError
+from corrector.files import atomic_write
+from corrector.nbest import NBestList
+from corrector.prompts import PromptConfig, render
+
+READ_FORMATS = ("seed", "chat", "hyporadise")
+WRITE_FORMATS = ("seed", "chat", "hyporadise", "alpaca")
+DEFAULT_TEMPLATE = {"seed": "seed", "chat": "lift", "alpaca": "seed", "hyporadise": "hyporadise"}
+
+
+class NBestFormatError(InputError):
+    """A file that cannot be read as N-best lists; the message names the file and line."""
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            for no, line in enumerate(f, 1):
+                if line.strip():
+                    yield no, line
+    except UnicodeDecodeError as e:
+        raise NBestFormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _json_line(path: Path, no: int, line: str) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise NBestFormatError(f"{path}:{no}: malformed JSON ({e.msg}, column {e.colno})") from None
+    if not isinstance(row, dict):
+        raise NBestFormatError(f"{path}:{no}: expected a JSON object, found {type(row).__name__}")
+    return row
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess a file's format from its first record; a one-line error if it is empty or unknown."""
+    path = Path(path)
+    if not path.is_file():
+        raise NBestFormatError(f"{path}: no such file")
+    first = next(_lines(path), None)
+    if first is None:
+        raise NBestFormatError(f"{path}: file is empty")
+    no, line = first
+    if line.lstrip().startswith("["):
+        return "hyporadise"
+    row = _json_line(path, no, line)
+    if "input_beams" in row:
+        return "seed"
+    if "prompt" in row:
+        return "chat"
+    if {"instruction", "input", "output"} <= set(row):
+        raise NBestFormatError(
+            f"{path}: alpaca rows (instruction/input/output) are an export format; read the seed JSONL instead"
+        )
+    raise NBestFormatError(
+        f"{path}:{no}: unknown N-best format (keys {sorted(row)}); expected one of {', '.join(READ_FORMATS)}"
+    )
+
+
+_NUMBERED = re.compile(r"^\s*(\d+)[).]\s?(.*)$")
+_SUFFIX = re.compile(r"^(.*?)(?: \(x(\d+)\))?(?: \[score (-?[\d.]+(?:e[-+]?\d+)?)\])?$")
+
+
+def parse_candidates(content: str) -> tuple[list[str], list[float | None]]:
+    """Numbered candidates (``1) text`` or ``1. text``) after ``Candidates:`` (or anywhere if absent).
+
+    Suffixes written by this project's templates, ``(x3)`` and ``[score -1.5]``, are read back:
+    a count repeats the candidate, a score is kept.
+    """
+    _, sep, tail = content.partition("Candidates:")
+    body = tail if sep else content
+    texts: list[str] = []
+    scores: list[float | None] = []
+    for line in body.splitlines():
+        m = _NUMBERED.match(line)
+        if not m:
+            continue
+        s = _SUFFIX.match(m.group(2))
+        text, count, score = s.group(1), int(s.group(2) or 1), s.group(3)
+        texts += [text.strip()] * count
+        scores += [float(score) if score else None] * count
+    return texts, scores
+
+
+def _message(row: dict, key: str, role: str) -> str | None:
+    val = row.get(key)
+    if isinstance(val, str):
+        return val
+    if isinstance(val, list):
+        for msg in val:
+            if isinstance(msg, dict) and msg.get("role") == role:
+                return msg.get("content")
+    return None
+
+
+def _read_seed(path: Path) -> Iterator[NBestList]:
+    for no, line in _lines(path):
+        row = _json_line(path, no, line)
+        beams = row.get("input_beams")
+        if beams is None or not isinstance(beams, list):
+            raise NBestFormatError(f"{path}:{no}: seed rows need a list 'input_beams'")
+        yield NBestList.from_texts(
+            row.get("trial_id", no - 1),
+            [str(b) for b in beams],
+            row.get("ground_truth"),
+            row.get("partition") or None,
+            scores=row.get("scores"),
+            sources=row.get("sources"),
+        )
+
+
+def _read_chat(path: Path) -> Iterator[NBestList]:
+    for i, (no, line) in enumerate(_lines(path)):
+        row = _json_line(path, no, line)
+        content = _message(row, "prompt", "user")
+        if content is None:
+            raise NBestFormatError(f"{path}:{no}: chat rows need a 'prompt' with a user message")
+        texts, scores = parse_candidates(content)
+        yield NBestList.from_texts(
+            row.get("trial_id", i),
+            texts,
+            _message(row, "completion", "assistant"),
+            row.get("partition") or None,
+            scores=scores,
+        )
+
+
+def _read_hyporadise(path: Path) -> Iterator[NBestList]:
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise NBestFormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise NBestFormatError(f"{path}:{e.lineno}: malformed JSON ({e.msg}, column {e.colno})") from None
+    if not isinstance(rows, list):
+        raise NBestFormatError(f"{path}: HyPoradise files hold a JSON list of objects")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("input"), list):
+            raise NBestFormatError(f"{path}: item {i}: HyPoradise items need an 'input' list of hypotheses")
+        yield NBestList.from_texts(row.get("id", i), [str(h) for h in row["input"]], row.get("output"))
+
+
+_READERS = {"seed": _read_seed, "chat": _read_chat, "hyporadise": _read_hyporadise}
+
+
+def read_nbest(path: str | Path, fmt: str | None = None) -> list[NBestList]:
+    """All N-best lists of a file, in file order. ``fmt`` defaults to the detected format."""
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    if fmt not in _READERS:
+        raise NBestFormatError(f"{path}: cannot read format {fmt!r}; readable: {', '.join(READ_FORMATS)}")
+    records = list(_READERS[fmt](path))
+    if not records:
+        raise NBestFormatError(f"{path}: file is empty")
+    return records
+
+
+def to_format(nbest: NBestList, fmt: str, cfg: PromptConfig) -> dict[str, Any]:
+    """One record as a row of ``fmt``, its prompt rendered with ``cfg``."""
+    if fmt == "hyporadise":
+        return {"input": nbest.texts, "output": nbest.ground_truth}
+    p = render(nbest, cfg)
+    if fmt == "seed":
+        row = nbest.to_row()
+        row.update(instruction=p.instruction, formatted_input=p.formatted_input)
+        return row
+    if fmt == "chat":
+        row = {"trial_id": nbest.trial_id, "prompt": p.messages}
+        if nbest.ground_truth is not None:
+            row["completion"] = p.completion(nbest.ground_truth)
+        return row
+    if fmt == "alpaca":
+        return {"instruction": p.instruction, "input": p.candidates_block, "output": nbest.ground_truth or ""}
+    raise NBestFormatError(f"cannot write format {fmt!r}; writable: {', '.join(WRITE_FORMATS)}")
+
+
+def write_nbest(
+    records: Iterable[NBestList], path: str | Path, fmt: str = "seed", cfg: PromptConfig | None = None
+) -> Path:
+    """Write records as ``fmt`` atomically. JSON list for hyporadise (and alpaca to ``.json``), else JSONL."""
+    path = Path(path)
+    cfg = cfg or PromptConfig(template=DEFAULT_TEMPLATE.get(fmt, "lift"))
+    rows = [to_format(r, fmt, cfg) for r in records]
+    as_list = fmt == "hyporadise" or (fmt == "alpaca" and path.suffix == ".json")
+    with atomic_write(path) as f:
+        if as_list:
+            json.dump(rows, f, ensure_ascii=False, indent=1)
+            f.write("\n")
+        else:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path

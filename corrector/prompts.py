@@ -1,0 +1,133 @@
+"""Prompt templates: how an N-best list is shown to the corrector LLM.
+
+Each template renders one ``NBestList`` into the plain ``formatted_input`` string (the seed's
+instruction format) and into TRL conversational ``prompt``/``completion`` messages. A
+``PromptConfig`` names the template and its options; it is saved with datasets and adapters so
+that inference renders exactly what training saw.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from corrector.nbest import Candidate, NBestList
+
+SEED_INSTRUCTION = (
+    "Given the following {n} candidate transcriptions from a brain-to-text decoder, "
+    "generate the most accurate and coherent transcription:"
+)
+SEED_FOOTER = "Generate the corrected transcription:"
+LIFT_INSTRUCTION = (
+    "Your task is to perform automatic speech recognition error correction. Below are multiple candidate "
+    "transcriptions of the same utterance. These candidates were decoded from neural activity and may contain "
+    "errors. Based on the candidates, produce the single most accurate, coherent, and grammatical transcription "
+    "of the original utterance. Focus on key differences between candidates that change meaning or correctness, "
+    "and avoid repetitive or nonsensical phrases. Respond with only the final corrected transcription\u2014no "
+    "explanations or extra text."
+)
+HYPORADISE_INSTRUCTION = (
+    "Below is the best hypothesis transcribed by a brain-to-text decoder, followed by other hypotheses. "
+    "Revise the best hypothesis, using words from the other hypotheses where they are more likely, and write "
+    "only the true transcription."
+)
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """Which template renders the candidates, and how.
+
+    top_n: keep the first n candidates (None: all). dedup: drop repeated candidates, keeping
+    rank order. counts: with dedup, show how many times each occurred, e.g. ``(x3)``.
+    show_scores: append each candidate's total decoder score.
+    """
+
+    template: str = "lift"
+    top_n: int | None = None
+    dedup: bool = False
+    counts: bool = False
+    show_scores: bool = False
+
+    def __post_init__(self) -> None:
+        if self.template not in TEMPLATES:
+            raise ValueError(f"unknown prompt template {self.template!r}; choose one of {sorted(TEMPLATES)}")
+        if self.counts and not self.dedup:
+            raise ValueError("prompt option counts=True needs dedup=True")
+        if self.top_n is not None and self.top_n < 1:
+            raise ValueError(f"top_n must be at least 1, got {self.top_n}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PromptConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown prompt options {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    instruction: str
+    candidates_block: str
+    formatted_input: str
+    messages: list[dict[str, str]]
+
+    def completion(self, target: str) -> list[dict[str, str]]:
+        return [{"role": "assistant", "content": target}]
+
+
+def _shown(nbest: NBestList, cfg: PromptConfig) -> list[tuple[Candidate, int]]:
+    nb = nbest.top(cfg.top_n)
+    return nb.unique() if cfg.dedup else [(c, 1) for c in nb.candidates]
+
+
+def _suffix(cand: Candidate, count: int, cfg: PromptConfig) -> str:
+    s = ""
+    if cfg.counts:
+        s += f" (x{count})"
+    if cfg.show_scores and cand.score is not None:
+        s += f" [score {cand.score:.2f}]"
+    return s
+
+
+def _seed(shown, cfg):
+    instruction = SEED_INSTRUCTION.format(n=len(shown))
+    block = "\n".join(f"{i}. {c.text}{_suffix(c, k, cfg)}" for i, (c, k) in enumerate(shown, 1))
+    return instruction, block, f"{instruction}\n\n{block}\n\n{SEED_FOOTER}"
+
+
+def _lift(shown, cfg):
+    block = "\n".join(f"{i}) {c.text}{_suffix(c, k, cfg)}" for i, (c, k) in enumerate(shown, 1))
+    return LIFT_INSTRUCTION, block, f"{LIFT_INSTRUCTION}\n\nCandidates:\n{block}"
+
+
+def _hyporadise(shown, cfg):
+    if not shown:
+        best, others = "", ""
+    else:
+        (c0, k0), rest = shown[0], shown[1:]
+        best = f"{c0.text}{_suffix(c0, k0, cfg)}"
+        others = "\n".join(f"{c.text}{_suffix(c, k, cfg)}" for c, k in rest)
+    block = f"Best hypothesis:\n{best}\n\nOther hypotheses:\n{others}"
+    return HYPORADISE_INSTRUCTION, block, f"{HYPORADISE_INSTRUCTION}\n\n{block}\n\nTrue transcription:"
+
+
+TEMPLATES = {"seed": _seed, "lift": _lift, "hyporadise": _hyporadise}
+
+
+def render(nbest: NBestList, cfg: PromptConfig | None = None) -> RenderedPrompt:
+    """Render one N-best list; deterministic for a given record and config."""
+    cfg = cfg or PromptConfig()
+    instruction, block, text = TEMPLATES[cfg.template](_shown(nbest, cfg), cfg)
+    return RenderedPrompt(instruction, block, text, [{"role": "user", "content": text}])
+
+
+def shuffled(nbest: NBestList, rng: random.Random) -> NBestList:
+    """The same record with its candidates in a random order (a training augmentation)."""
+    cands = list(nbest.candidates)
+    rng.shuffle(cands)
+    return replace(nbest, candidates=tuple(cands))
