@@ -15,6 +15,7 @@ from corrector.errors import InputError
 COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("corrector.commands.stats", "per file: trials, unique candidates, baseline WERs"),
     "convert": ("corrector.commands.convert", "move N-best files between formats or into a saved DatasetDict"),
+    "generate": ("corrector.commands.generate", "N-best lists from encoder logits: lexicon CTC beam search + KenLM"),
 }
 
 

@@ -1,0 +1,420 @@
+"""N-best generation from logits: the seed's ``generate_data_lift.py``, parallel, shardable and resumable.
+
+``generate(GenerateConfig(...))`` checks every input up front (tokens, lexicon units, LM file, logits
+shapes and values, transcript count), decodes each selected trial with the lexicon CTC beam search
+(``corrector.decoding``) in worker processes that each build the decoder once, and writes the result
+through the ``datasets`` layer: a saved ``DatasetDict`` (one split, ``partition``) plus seed-format JSONL.
+
+Several logits files (decoders or seeds) for the same trials merge into one candidate list: the
+``top_n`` best distinct hypotheses of each, ordered by score or round-robin, each ``Candidate.source``
+naming its file. Duplicates across sources are kept (their counts are the votes).
+
+Crash safety: each finished trial is appended as one JSON line to ``<output>.parts/shard-I-of-N.jsonl``
+(flushed at once, fsync'd at least every second). A rerun with the same settings rereads it (a torn last
+line is cut off) and decodes only the missing trials, so ``kill -9`` at any point loses no trial and
+duplicates none. ``run.json`` in that folder records the settings; a rerun with different ones is refused.
+With ``num_shards > 1`` each shard (e.g. a cluster array job) fills its own file and ``merge_shards``
+(``corrector generate … --merge``) writes the output once all are complete.
+
+API::
+
+    GenerateConfig(logits_paths, output_path, lexicon, transcripts_path=None, word_lm_path=None, …)
+    generate(cfg) -> DatasetDict | None          # None for one shard of several
+    merge_shards(cfg) -> DatasetDict
+    merge_candidates(per_source, order="score") -> list[Candidate]
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corrector.errors import InputError
+from corrector.files import atomic_write
+from corrector.nbest import Candidate, NBestList
+
+MERGE_ORDERS = ("score", "round_robin")
+
+
+@dataclass
+class GenerateConfig:
+    """Everything one generation run needs. Decoder options use the seed's flag names.
+
+    ``alpha_ngram`` is torchaudio's ``lm_weight``, ``beam_prune_threshold`` its ``beam_threshold``;
+    ``top_n`` distinct hypotheses are kept per source. ``trial_indices`` (positions in the logits files)
+    and then ``max_samples`` (the first n of those) select trials.
+    """
+
+    logits_paths: list[str]
+    output_path: str
+    lexicon: str
+    transcripts_path: str | None = None
+    tokens: str | None = None
+    word_lm_path: str | None = None
+    beam_size: int = 300
+    top_n: int = 100
+    acoustic_scale: float = 0.4
+    alpha_ngram: float = 1.0
+    word_score: float = 0.0
+    beam_prune_threshold: float = 50.0
+    beam_size_token: int | None = None
+    temperature: float = 1.0
+    pad_frames: int = 2
+    unk_score: float = float("-inf")
+    sil_score: float = 0.0
+    log_add: bool = False
+    max_samples: int | None = None
+    trial_indices: list[int] | None = None
+    partition: str = "train"
+    merge_order: str = "score"
+    source_names: list[str] | None = None
+    num_workers: int = 1
+    shard_index: int = 0
+    num_shards: int = 1
+    resume: bool = True
+    progress: bool = True
+
+    def decoder_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``corrector.decoding.ctc_decoder``."""
+        return {
+            "nbest": self.top_n,
+            "beam_size": self.beam_size,
+            "beam_size_token": self.beam_size_token,
+            "beam_threshold": self.beam_prune_threshold,
+            "lm_weight": self.alpha_ngram,
+            "word_score": self.word_score,
+            "unk_score": self.unk_score,
+            "sil_score": self.sil_score,
+            "log_add": self.log_add,
+            "temperature": self.temperature,
+            "acoustic_scale": self.acoustic_scale,
+            "pad_frames": self.pad_frames,
+        }
+
+
+@dataclass
+class _Plan:
+    """Validated inputs of a run."""
+
+    tokens: list[str]
+    lexicon: dict[str, list[list[str]]]
+    sources: list[str]
+    logits: list[list[np.ndarray]]  # [source][trial]
+    transcripts: list[str] | None
+    selection: list[int]  # trial indices of the whole run, in output order
+    fingerprint: dict[str, Any]
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def source_names(paths: Sequence[str | Path]) -> list[str]:
+    """File stems, or ``k:stem`` when two stems are equal."""
+    stems = [Path(p).stem for p in paths]
+    return stems if len(set(stems)) == len(stems) else [f"{k}:{s}" for k, s in enumerate(stems)]
+
+
+def _file_id(path: str | Path | None) -> list[Any] | None:
+    if path is None:
+        return None
+    st = Path(path).stat()
+    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+
+
+def _check_config(cfg: GenerateConfig) -> None:
+    if not cfg.logits_paths:
+        raise InputError("no logits file given (--logits-path)")
+    if cfg.merge_order not in MERGE_ORDERS:
+        raise InputError(f"merge order must be one of {', '.join(MERGE_ORDERS)}, got {cfg.merge_order!r}")
+    if cfg.num_shards < 1 or not 0 <= cfg.shard_index < cfg.num_shards:
+        raise InputError(f"--shard-index must be in 0..{cfg.num_shards - 1}, got {cfg.shard_index}")
+    for name in ("beam_size", "top_n", "num_workers"):
+        if getattr(cfg, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.temperature <= 0:
+        raise InputError(f"--temperature must be positive, got {cfg.temperature}")
+    if cfg.source_names is not None and len(cfg.source_names) != len(cfg.logits_paths):
+        raise InputError(f"{len(cfg.source_names)} source names for {len(cfg.logits_paths)} logits files")
+
+
+def plan(cfg: GenerateConfig) -> _Plan:
+    """Load and check every input before any decoding; InputError naming the file and trial otherwise."""
+    from corrector.lexicon import read_lexicon
+    from corrector.lm import check_lm_file
+    from corrector.logits import load_logits, load_transcripts, validate_logits
+    from corrector.units import read_tokens
+
+    _check_config(cfg)
+    tokens = read_tokens(cfg.tokens)
+    lexicon = read_lexicon(cfg.lexicon, tokens)
+    if cfg.word_lm_path is not None:
+        check_lm_file(cfg.word_lm_path)
+    logits = [validate_logits(load_logits(p), len(tokens), p) for p in cfg.logits_paths]
+    n = len(logits[0])
+    for p, trials in zip(cfg.logits_paths[1:], logits[1:]):
+        if len(trials) != n:
+            raise InputError(f"{p}: {len(trials)} trials but {cfg.logits_paths[0]} has {n}")
+    transcripts = None
+    if cfg.transcripts_path is not None:
+        transcripts = load_transcripts(cfg.transcripts_path)
+        if len(transcripts) != n:
+            raise InputError(
+                f"{cfg.transcripts_path}: {len(transcripts)} transcripts but {cfg.logits_paths[0]} has {n} trials"
+            )
+    selection = list(range(n)) if cfg.trial_indices is None else list(cfg.trial_indices)
+    for i in selection:
+        if not 0 <= i < n:
+            raise InputError(f"--trial-indices: trial {i} is outside 0..{n - 1} of {cfg.logits_paths[0]}")
+    if len(set(selection)) != len(selection):
+        raise InputError("--trial-indices: a trial is listed twice")
+    if cfg.max_samples is not None:
+        selection = selection[: cfg.max_samples]
+    fingerprint = {
+        "logits": [_file_id(p) for p in cfg.logits_paths],
+        "lexicon": _file_id(cfg.lexicon),
+        "tokens": tokens,
+        "word_lm": _file_id(cfg.word_lm_path),
+        "decoder": {k: v if v != float("-inf") else "-inf" for k, v in cfg.decoder_options().items()},
+        "selection": selection,
+        "num_shards": cfg.num_shards,
+    }
+    names = cfg.source_names or source_names(cfg.logits_paths)
+    return _Plan(tokens, lexicon, names, logits, transcripts, selection, fingerprint)
+
+
+# --- decoding in workers --------------------------------------------------------------------------
+
+_DECODER = None
+
+
+def _init_worker(lexicon: dict, tokens: list[str], lm: str | None, options: dict[str, Any]) -> None:
+    """Build this process's decoder once."""
+    global _DECODER
+    from corrector.decoding import ctc_decoder
+
+    _DECODER = ctc_decoder(lexicon, tokens, lm, **options)
+
+
+def _decode_task(task: tuple[int, list[np.ndarray]]) -> tuple[int, list[list[list[Any]]]]:
+    """One trial, every source: ``(trial, [[[text, score, am, lm], ...] per source])``."""
+    trial, per_source = task
+    return trial, [[[h.text, h.score, h.am_score, h.lm_score] for h in _DECODER(x)] for x in per_source]
+
+
+def _decoded(cfg: GenerateConfig, p: _Plan, todo: list[int]) -> Iterator[tuple[int, list]]:
+    """Results of ``todo`` trials as they finish (any order)."""
+    args = (p.lexicon, p.tokens, cfg.word_lm_path, cfg.decoder_options())
+    tasks = ((i, [src[i] for src in p.logits]) for i in todo)
+    if cfg.num_workers == 1 or len(todo) <= 1:
+        _init_worker(*args)
+        yield from map(_decode_task, tasks)
+        return
+    ctx = multiprocessing.get_context("spawn")  # no fork of a parent holding threads or big arrays
+    with ctx.Pool(min(cfg.num_workers, len(todo)), initializer=_init_worker, initargs=args) as pool:
+        yield from pool.imap_unordered(_decode_task, tasks, chunksize=1)
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+
+
+def work_dir(cfg: GenerateConfig) -> Path:
+    out = Path(cfg.output_path)
+    return out.with_name(out.name + ".parts")
+
+
+def _shard_file(cfg: GenerateConfig, shard: int) -> Path:
+    return work_dir(cfg) / f"shard-{shard}-of-{cfg.num_shards}.jsonl"
+
+
+def _shard_trials(p: _Plan, cfg: GenerateConfig, shard: int) -> list[int]:
+    return p.selection[shard :: cfg.num_shards]
+
+
+def _check_run_file(cfg: GenerateConfig, p: _Plan) -> None:
+    """Write ``run.json`` (the settings); refuse to mix checkpoints of different settings."""
+    run_file = work_dir(cfg) / "run.json"
+    if run_file.is_file():
+        old = json.loads(run_file.read_text())
+        if old != p.fingerprint:
+            diff = sorted(k for k in p.fingerprint if old.get(k) != p.fingerprint[k])
+            raise InputError(
+                f"{work_dir(cfg)}: checkpoints of a run with other settings ({', '.join(diff)} differ); "
+                "rerun with the same arguments, or pass --no-resume to start over"
+            )
+        return
+    with atomic_write(run_file) as f:
+        json.dump(p.fingerprint, f)
+
+
+def read_checkpoint(path: Path) -> dict[int, list]:
+    """Finished trials of a shard file; a torn last line (a kill in mid-write) is cut off the file."""
+    done: dict[int, list] = {}
+    if not path.is_file():
+        return done
+    good = 0
+    with open(path, "rb") as f:
+        data = f.read()
+    for no, line in enumerate(data.splitlines(keepends=True), 1):
+        try:
+            if not line.endswith(b"\n"):
+                raise ValueError("no newline")
+            row = json.loads(line)
+            trial, sources = int(row["trial"]), row["sources"]
+        except (ValueError, KeyError, TypeError):
+            if good + len(line) < len(data):
+                raise InputError(f"{path}:{no}: corrupt checkpoint line; delete the file to redo its trials") from None
+            break
+        done.setdefault(trial, sources)
+        good += len(line)
+    if good < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good)
+            os.fsync(f.fileno())
+    return done
+
+
+def _run_shard(cfg: GenerateConfig, p: _Plan, shard: int) -> dict[int, list]:
+    """Decode this shard's missing trials, appending each to its checkpoint; all its results."""
+    from tqdm import tqdm
+
+    path = _shard_file(cfg, shard)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        path.unlink(missing_ok=True)
+        (work_dir(cfg) / "run.json").unlink(missing_ok=True)
+    _check_run_file(cfg, p)
+    mine = _shard_trials(p, cfg, shard)
+    done = {k: v for k, v in read_checkpoint(path).items() if k in set(mine)}
+    todo = [i for i in mine if i not in done]
+    bar = tqdm(
+        total=len(mine),
+        initial=len(done),
+        unit="trial",
+        desc=f"decoding shard {shard}" if cfg.num_shards > 1 else "decoding",
+        disable=not cfg.progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
+    with bar, open(path, "a", encoding="utf-8") as f:
+        last_sync = time.monotonic()
+        for trial, sources in _decoded(cfg, p, todo):
+            f.write(json.dumps({"trial": trial, "sources": sources}) + "\n")
+            f.flush()  # a kill -9 loses at most what the OS has not got yet: nothing
+            if time.monotonic() - last_sync > 1.0:
+                os.fsync(f.fileno())
+                last_sync = time.monotonic()
+            done[trial] = sources
+            bar.update(1)
+        f.flush()
+        os.fsync(f.fileno())
+    return done
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+def merge_candidates(per_source: Sequence[Sequence[Candidate]], order: str = "score") -> list[Candidate]:
+    """One list from several sources' ranked candidates: by total score (stable, best first; candidates
+    without a score last) or round-robin (every source's first, then every second, …). Duplicates kept."""
+    if order == "round_robin":
+        out: list[Candidate] = []
+        for rank in range(max((len(c) for c in per_source), default=0)):
+            out += [c[rank] for c in per_source if rank < len(c)]
+        return out
+    if order != "score":
+        raise ValueError(f"unknown merge order {order!r}; use one of {MERGE_ORDERS}")
+    flat = [c for cands in per_source for c in cands]
+    return sorted(flat, key=lambda c: (c.score is None, -(c.score or 0.0)))
+
+
+def _record(cfg: GenerateConfig, p: _Plan, trial: int, sources: list) -> NBestList:
+    per_source = [
+        [Candidate(t, score=s, am_score=a, lm_score=lm, source=name) for t, s, a, lm in hyps]
+        for name, hyps in zip(p.sources, sources)
+    ]
+    cands = merge_candidates(per_source, cfg.merge_order) if len(per_source) > 1 else per_source[0]
+    truth = p.transcripts[trial] if p.transcripts is not None else None
+    return NBestList(str(trial), tuple(cands), truth, cfg.partition)
+
+
+def _output_paths(cfg: GenerateConfig) -> tuple[Path, Path]:
+    """(dataset folder, seed JSONL): ``x.jsonl`` gives ``x/`` and ``x.jsonl``; a folder gets ``{partition}.jsonl``."""
+    out = Path(cfg.output_path)
+    if out.suffix == ".jsonl":
+        return out.with_suffix(""), out
+    return out, out / f"{cfg.partition}.jsonl"
+
+
+def _finish(cfg: GenerateConfig, p: _Plan, results: dict[int, list]):
+    from corrector.data import build_dataset_dict, save
+    from corrector.formats import write_nbest
+    from corrector.prompts import PromptConfig
+
+    records = [_record(cfg, p, i, results[i]) for i in p.selection]
+    empty = [r.trial_id for r in records if not r.candidates]
+    prompt = PromptConfig(template="seed")
+    dd = build_dataset_dict(records, prompt)
+    folder, jsonl = _output_paths(cfg)
+    meta = {
+        "generate": {
+            "logits_paths": [str(x) for x in cfg.logits_paths],
+            "sources": p.sources,
+            "transcripts_path": cfg.transcripts_path,
+            "lexicon": str(cfg.lexicon),
+            "word_lm_path": cfg.word_lm_path,
+            "decoder": p.fingerprint["decoder"],
+            "merge_order": cfg.merge_order,
+            "trials": len(records),
+            "empty_trials": empty,
+        }
+    }
+    save(dd, folder, prompt, **meta)
+    write_nbest(records, jsonl, "seed", prompt)
+    shutil.rmtree(work_dir(cfg), ignore_errors=True)
+    if cfg.progress:
+        note = f"; {len(empty)} with no candidates: {', '.join(empty[:10])}" if empty else ""
+        print(f"wrote {len(records)} trials to {folder} and {jsonl}{note}", file=sys.stderr)
+    return dd
+
+
+def generate(cfg: GenerateConfig):
+    """Decode (this shard of) the selected trials; write the output unless other shards remain to merge."""
+    p = plan(cfg)
+    results = _run_shard(cfg, p, cfg.shard_index)
+    if cfg.num_shards > 1:
+        if cfg.progress:
+            print(
+                f"shard {cfg.shard_index} of {cfg.num_shards} complete ({len(results)} trials); "
+                "run again with --merge once every shard is",
+                file=sys.stderr,
+            )
+        return None
+    return _finish(cfg, p, results)
+
+
+def merge_shards(cfg: GenerateConfig):
+    """Join the complete shard checkpoints of a sharded run into the output."""
+    p = plan(cfg)
+    _check_run_file(cfg, p)
+    results: dict[int, list] = {}
+    for shard in range(cfg.num_shards):
+        got = read_checkpoint(_shard_file(cfg, shard))
+        missing = [i for i in _shard_trials(p, cfg, shard) if i not in got]
+        if missing:
+            raise InputError(
+                f"{_shard_file(cfg, shard)}: shard {shard} is missing {len(missing)} trials (first: {missing[0]}); "
+                f"run it (--shard-index {shard}) to completion before --merge"
+            )
+        results.update(got)
+    return _finish(cfg, p, results)
