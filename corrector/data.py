@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
@@ -189,6 +190,10 @@ def push_to_hub(
     return f"https://huggingface.co/datasets/{repo_id}"
 
 
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_FILE_SUFFIXES = {".jsonl", ".json", ".parquet", ".txt", ".csv"}
+
+
 def load_dataset_dict(source: str | Path) -> datasets.DatasetDict:
     """A saved ``DatasetDict`` folder, an N-best file (any readable format), a Hub folder or a Hub id."""
     p = Path(source)
@@ -198,10 +203,15 @@ def load_dataset_dict(source: str | Path) -> datasets.DatasetDict:
         return datasets.DatasetDict({"train": datasets.load_from_disk(str(p))})
     if p.is_file():
         return build_dataset_dict(read_nbest(p))
-    if p.exists() or "/" in str(source) and not str(source).startswith((".", "/")):
-        dd = datasets.load_dataset(str(source))
+    if p.exists() or (_HUB_ID.match(str(source)) and p.suffix.lower() not in _FILE_SUFFIXES):
+        try:
+            dd = datasets.load_dataset(str(source))
+        except (ConnectionError, FileNotFoundError) as e:
+            raise NBestFormatError(
+                f"{source}: no such file or folder, and not a reachable Hub dataset ({e})"
+            ) from None
         return dd if isinstance(dd, datasets.DatasetDict) else datasets.DatasetDict({"train": dd})
-    raise NBestFormatError(f"{source}: not a file, a saved dataset folder or a Hub dataset id")
+    raise NBestFormatError(f"{source}: no such file, saved dataset folder or Hub dataset id")
 
 
 def load_records(source: str | Path, partition: str | None = None) -> list[NBestList]:

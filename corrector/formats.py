@@ -117,13 +117,12 @@ def _read_seed(path: Path) -> Iterator[NBestList]:
         beams = row.get("input_beams")
         if beams is None or not isinstance(beams, list):
             raise NBestFormatError(f"{path}:{no}: seed rows need a list 'input_beams'")
-        yield NBestList.from_texts(
-            row.get("trial_id", no - 1),
-            [str(b) for b in beams],
-            row.get("ground_truth"),
-            row.get("partition") or None,
-            scores=row.get("scores"),
-            sources=row.get("sources"),
+        for name in ("scores", "am_scores", "lm_scores", "sources"):
+            vals = row.get(name)
+            if vals is not None and (not isinstance(vals, list) or len(vals) != len(beams)):
+                raise NBestFormatError(f"{path}:{no}: '{name}' must be a list with one value per beam ({len(beams)})")
+        yield NBestList.from_row(
+            {**row, "trial_id": row.get("trial_id", no - 1), "input_beams": [str(b) for b in beams]}
         )
 
 
@@ -176,7 +175,7 @@ def read_nbest(path: str | Path, fmt: str | None = None) -> list[NBestList]:
 def to_format(nbest: NBestList, fmt: str, cfg: PromptConfig) -> dict[str, Any]:
     """One record as a row of ``fmt``, its prompt rendered with ``cfg``."""
     if fmt == "hyporadise":
-        return {"input": nbest.texts, "output": nbest.ground_truth}
+        return {"input": nbest.texts, "output": nbest.ground_truth, "id": nbest.trial_id}
     p = render(nbest, cfg)
     if fmt == "seed":
         row = nbest.to_row()

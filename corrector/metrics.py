@@ -2,7 +2,8 @@
 
 All rates are percentages. Texts are normalised before scoring (see ``normalize``). The word
 alignment uses NIST sclite's weights (correct 0, substitution 4, insertion 3, deletion 3), so
-error counts agree with ``sclite``; ties prefer substitution, then deletion, then insertion.
+error counts agree with ``sclite``; ties prefer substitution, then insertion, then deletion (as sclite's
+``net_dp.c`` does).
 """
 
 from __future__ import annotations
@@ -86,12 +87,13 @@ def _align(ref: tuple[str, ...], hyp: tuple[str, ...]) -> ErrorCounts:
                 best = d
             else:
                 best = (d[0] + _SUB, d[1] + 1, d[2], d[3])
-            up = prev[j]
-            cand = (up[0] + _DEL, up[1], up[2] + 1, up[3])
-            if cand[0] < best[0]:
-                best = cand
+            # sclite's order on equal cost: substitution (or match), then insertion, then deletion
             left = cur[j - 1]
             cand = (left[0] + _INS, left[1], left[2], left[3] + 1)
+            if cand[0] < best[0]:
+                best = cand
+            up = prev[j]
+            cand = (up[0] + _DEL, up[1], up[2] + 1, up[3])
             if cand[0] < best[0]:
                 best = cand
             cur.append(best)

@@ -32,7 +32,10 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--hold-out-every must be at least 2, got {args.hold_out_every}")
         records = every_kth(records, args.hold_out_every)
     default = {"seed": "seed", "alpaca": "seed", "hyporadise": "hyporadise"}.get(args.to, "lift")
-    cfg = PromptConfig(args.template or default, args.top_n, args.dedup, args.counts, args.show_scores)
+    try:
+        cfg = PromptConfig(args.template or default, args.top_n, args.dedup, args.counts, args.show_scores)
+    except ValueError as e:
+        raise InputError(f"bad prompt options: {e}") from None
     if args.to == "dataset":
         dd = build_dataset_dict(records, cfg)
         save(dd, args.output, cfg, sources=list(args.inputs))
