@@ -1,0 +1,11 @@
+"""Evaluate a corrector against candidate 1, majority vote, LLM rescoring and the oracles on a held-out partition.
+
+python recipes/eval_corrector.py [--config recipes/configs/eval_smollm2_cpu.yaml] [--model outputs/... ...]
+"""
+
+from pathlib import Path
+
+from corrector.evaluation import run
+
+if __name__ == "__main__":
+    run(config=Path(__file__).parent / "configs" / "eval_smollm2_cpu.yaml")
