@@ -39,7 +39,7 @@ def check_lm_file(path: str | Path) -> Path:
 
 def load_decoder_lm(path: str | Path, word_dict):
     """flashlight's ``KenLM`` over ``word_dict`` (a flashlight ``Dictionary``), with a clear error on failure."""
-    from flashlight.lib.text.decoder import KenLM
+    from flashlight.lib.text.decoder.kenlm import KenLM
 
     path = check_lm_file(path)
     try:

@@ -1,0 +1,188 @@
+"""The generation driver: output layer, worker order, multi-source merge, shards, resume after kill -9, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from asr_world import make_world
+
+from corrector.cli import main as cli_main
+from corrector.data import load_records
+from corrector.errors import InputError
+from corrector.generate import GenerateConfig, generate, merge_candidates, merge_shards, work_dir
+from corrector.logits import save_seed_npz
+from corrector.nbest import Candidate
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return make_world(tmp_path_factory.mktemp("world"))
+
+
+def _config(world, logits, out, sents=None, **kw) -> GenerateConfig:
+    base = dict(
+        logits_paths=[str(p) for p in logits],
+        output_path=str(out),
+        lexicon=str(world.lexicon),
+        word_lm_path=str(world.arpa),
+        transcripts_path=str(world.transcripts_for(sents)) if sents else None,
+        beam_size=50,
+        top_n=5,
+        acoustic_scale=0.5,
+        progress=False,
+    )
+    return GenerateConfig(**{**base, **kw})
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_generate_writes_dataset_and_seed_jsonl(world, tmp_path):
+    logits, sents = world.logits("l.npz", 8, noise=0.0, seed=1)
+    cfg = _config(world, [logits], tmp_path / "out", sents, trial_indices=[6, 1, 3, 4], max_samples=3)
+    dd = generate(cfg)
+    assert list(dd) == ["train"] and dd["train"]["trial_id"] == ["6", "1", "3"]
+    records = load_records(tmp_path / "out", "train")
+    assert [r.trial_id for r in records] == ["6", "1", "3"]
+    assert [r.best for r in records] == [sents[6], sents[1], sents[3]]
+    assert all(r.ground_truth == r.best and r.candidates[0].source == "l" for r in records)
+    rows = _rows(tmp_path / "out" / "train.jsonl")
+    assert {"trial_id", "input_beams", "ground_truth", "instruction", "formatted_input"} <= set(rows[0])
+    assert not work_dir(cfg).exists()
+    # the seed's usage: --output-path x.jsonl gives x.jsonl and the dataset folder x/
+    generate(replace(cfg, output_path=str(tmp_path / "corrector_train.jsonl"), partition="validation"))
+    assert _rows(tmp_path / "corrector_train.jsonl")[0]["trial_id"] == "6"
+    assert load_records(tmp_path / "corrector_train", "validation")[0].trial_id == "6"
+
+
+def test_two_workers_keep_trial_order(world, tmp_path):
+    logits, sents = world.logits("l.npz", 12, noise=0.15, seed=2)
+    one = generate(_config(world, [logits], tmp_path / "one", sents))
+    two = generate(_config(world, [logits], tmp_path / "two", sents, num_workers=2))
+    assert one["train"].to_list() == two["train"].to_list()
+
+
+def test_several_sources_merge(world, tmp_path):
+    a, sents = world.logits("seed1.npz", 4, noise=0.2, seed=1)
+    b, _ = world.logits("seed2.npz", 4, noise=0.2, seed=2)
+    dd = generate(_config(world, [a, b], tmp_path / "out", sents, top_n=1))
+    for rec in load_records(tmp_path / "out"):
+        assert sorted(c.source for c in rec.candidates) == ["seed1", "seed2"]  # top-1 of each, duplicates kept
+        assert rec.candidates[0].score >= rec.candidates[1].score
+    rr = generate(_config(world, [a, b], tmp_path / "rr", sents, top_n=3, merge_order="round_robin"))
+    for row in rr["train"]:
+        assert row["sources"][:2] == ["seed1", "seed2"]
+    assert len(dd["train"]) == 4
+
+
+def test_merge_candidates_orders():
+    x = [Candidate("a", -1.0, source="x"), Candidate("b", -5.0, source="x")]
+    y = [Candidate("c", -2.0, source="y"), Candidate("a", -3.0, source="y"), Candidate("d", -4.0, source="y")]
+    assert [c.text for c in merge_candidates([x, y])] == ["a", "c", "a", "d", "b"]
+    assert [c.text for c in merge_candidates([x, y], "round_robin")] == ["a", "c", "b", "a", "d"]
+
+
+def test_shards_then_merge_equal_one_run(world, tmp_path):
+    logits, sents = world.logits("l.npz", 9, noise=0.15, seed=3)
+    whole = generate(_config(world, [logits], tmp_path / "whole", sents))
+    cfg = _config(world, [logits], tmp_path / "sharded", sents, num_shards=3)
+    assert generate(replace(cfg, shard_index=0)) is None
+    with pytest.raises(InputError, match="shard 1 is missing 3 trials"):
+        merge_shards(cfg)
+    for shard in (2, 1):
+        generate(replace(cfg, shard_index=shard))
+    merged = merge_shards(cfg)
+    assert merged["train"].to_list() == whole["train"].to_list()
+
+
+def _cli_args(cfg: GenerateConfig) -> list[str]:
+    args = ["generate", "--output-path", cfg.output_path, "--lexicon", cfg.lexicon, "--quiet"]
+    for p in cfg.logits_paths:
+        args += ["--logits-path", p]
+    args += ["--word-lm-path", cfg.word_lm_path, "--transcripts-path", cfg.transcripts_path]
+    args += ["--beam-size", str(cfg.beam_size), "--top-n", str(cfg.top_n), "--acoustic-scale", str(cfg.acoustic_scale)]
+    return args
+
+
+def test_resume_after_sigkill_equals_uninterrupted_run(world, tmp_path):
+    logits, sents = world.logits("l.npz", 200, noise=0.2, seed=4)
+    cfg = _config(world, [logits], tmp_path / "out", sents, beam_size=100, top_n=10)
+    code = "import sys; from corrector.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, *_cli_args(cfg)], stderr=subprocess.DEVNULL)
+    checkpoint = work_dir(cfg) / "shard-0-of-1.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if checkpoint.is_file() and checkpoint.read_bytes().count(b"\n") >= 10:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = checkpoint.read_bytes().count(b"\n")
+    assert 10 <= done < 200
+    with open(checkpoint, "ab") as f:  # a torn last line, as if killed in mid-write
+        f.write(b'{"trial": 199, "sources": [[["the ca')
+    assert cli_main(_cli_args(cfg)) == 0
+    resumed = _rows(tmp_path / "out" / "train.jsonl")
+    whole = generate(replace(cfg, output_path=str(tmp_path / "whole")))
+    assert resumed == _rows(tmp_path / "whole" / "train.jsonl")
+    assert [r["trial_id"] for r in resumed] == [str(i) for i in range(200)]
+    assert len(whole["train"]) == 200
+
+
+def test_resume_refuses_other_settings(world, tmp_path):
+    logits, sents = world.logits("l.npz", 4, noise=0.1, seed=5)
+    cfg = _config(world, [logits], tmp_path / "out", sents, num_shards=2)
+    generate(cfg)
+    with pytest.raises(InputError, match=r"other settings \(decoder differ\)"):
+        generate(replace(cfg, beam_size=20))
+    generate(replace(cfg, beam_size=20, resume=False))
+
+
+def test_empty_trial_recorded(world, tmp_path):
+    logits, sents = world.logits("l.npz", 2, noise=0.0, seed=6)
+    trials = [np.load(logits)["arr_0"], np.zeros((1, 41), np.float32)]
+    path = save_seed_npz(tmp_path / "with_empty.npz", trials)
+    generate(_config(world, [path], tmp_path / "out", sents, pad_frames=0))
+    recs = load_records(tmp_path / "out")
+    assert len(recs[0]) > 0 and len(recs[1]) == 0
+    meta = json.loads((tmp_path / "out" / "corrector.json").read_text())
+    assert meta["generate"]["empty_trials"] == ["1"]
+
+
+def _bad(world, tmp_path, capsys, args, expected):
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err, err
+
+
+def test_bad_input_one_line_errors(world, tmp_path, capsys):
+    good, sents = world.logits("good.npz", 3, noise=0.0, seed=7)
+    base = _cli_args(_config(world, [good], tmp_path / "out", sents))
+    trials = [np.load(good)[f"arr_{i}"] for i in range(3)]
+
+    nan = [t.copy() for t in trials]
+    nan[2][1, 3] = np.nan
+    save_seed_npz(tmp_path / "nan.npz", nan)
+    _bad(world, tmp_path, capsys, [*base, "--logits-path", str(tmp_path / "nan.npz")], "nan.npz: trial 2 has NaN")
+    save_seed_npz(tmp_path / "narrow.npz", [t[:, :40] for t in trials])
+    _bad(world, tmp_path, capsys, [*base, "--logits-path", str(tmp_path / "narrow.npz")], "trial 0 has 40 classes")
+    save_seed_npz(tmp_path / "zero.npz", [trials[0], trials[1][:0], trials[2]])
+    _bad(world, tmp_path, capsys, [*base, "--logits-path", str(tmp_path / "zero.npz")], "trial 1 has zero frames")
+    short = world.transcripts_for(sents[:2], "short.json")
+    _bad(world, tmp_path, capsys, [*base, "--transcripts-path", str(short)], "short.json: 2 transcripts but")
+    lex = tmp_path / "lex.txt"
+    lex.write_text("cat K AE T |\ndog D OG G |\n")
+    _bad(world, tmp_path, capsys, [*base, "--lexicon", str(lex)], "lex.txt:2: word 'dog' uses unit 'OG'")
+    _bad(world, tmp_path, capsys, [*base, "--word-lm-path", str(tmp_path / "x.kenlm")], "x.kenlm: language model")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.parts").exists()
