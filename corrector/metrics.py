@@ -217,6 +217,8 @@ def recoverable_gap(wer_first: float, wer_sys: float, wer_oracle: float) -> floa
 
 def harmful_edit_rate(base: Sequence[ErrorCounts], system: Sequence[ErrorCounts]) -> float:
     """Percent of utterances where the system makes more errors than the base (candidate 1)."""
+    if len(base) != len(system):
+        raise ValueError(f"harmful-edit rate needs the same utterances: {len(base)} vs {len(system)}")
     if not base:
         return 0.0
     return 100.0 * sum(s.errors > b.errors for b, s in zip(base, system)) / len(base)
