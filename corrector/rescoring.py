@@ -54,10 +54,10 @@ class Rescorer:
             with torch.inference_mode():
                 logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-            logp = (logp * mask[:, 1:]).sum(1)
+            sums = (logp * mask[:, 1:]).sum(1).detach().cpu().tolist()
             for row, i in enumerate(chunk):
                 n = len(ids[i]) - len(self.start_ids)
-                out[i] = (float(logp[row]) if n else float("-inf"), n)  # an empty candidate never wins
+                out[i] = (sums[row] if n else float("-inf"), n)  # an empty candidate never wins
         return out
 
     def score(self, log_likelihood: float, n_tokens: int) -> float:
