@@ -1,0 +1,290 @@
+"""Supervised fine-tuning of a corrector: TRL ``SFTTrainer`` with LoRA / QLoRA, launched by accelerate.
+
+In the shape of TRL's ``trl/scripts/sft.py``: ``TrlParser((ScriptArguments, SFTConfig, ModelConfig))``
+so that ``--config recipe.yaml`` sets defaults, CLI flags override and unknown keys are errors.
+The recipes in ``recipes/`` are a few lines that call ``run`` with their YAML::
+
+    accelerate launch recipes/sft_smollm2_cpu.py [--max_steps 10 ...]
+    python -m corrector.train --config recipes/configs/sft_smollm2_cpu.yaml
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corrector.errors import InputError
+from corrector.files import atomic_write
+from corrector.length_guard import FIT_STRATEGIES, FitReport, fit_records
+from corrector.nbest import NBestList
+from corrector.prompts import TEMPLATES, PromptConfig, shuffled
+
+SUMMARY_FILE = "training_summary.json"
+OUTPUTS = Path("outputs")
+# SFTConfig fields worth keeping in the summary (the full config has ~150 keys).
+RECIPE_TRAINING_KEYS = (
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+    "seed",
+    "bf16",
+    "fp16",
+    "activation_checkpointing",
+    "packing",
+    "padding_free",
+    "train_sampling_strategy",
+    "completion_only_loss",
+)
+
+
+@dataclass
+class ScriptArguments:
+    """The project's own training options: where the N-best data comes from and how it is shown."""
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Saved DatasetDict folder, N-best file (JSONL, chat, HyPoradise JSON) or Hub dataset id."},
+    )
+    dataset_train_split: str = field(default="train", metadata={"help": "Partition to train on."})
+    dataset_test_split: str | None = field(
+        default=None, metadata={"help": "Partition to evaluate on (used when eval_strategy is not 'no')."}
+    )
+    max_train_examples: int | None = field(default=None, metadata={"help": "Keep only the first n training trials."})
+    template: str = field(default="lift", metadata={"help": f"Prompt template, one of {sorted(TEMPLATES)}."})
+    top_n: int | None = field(default=None, metadata={"help": "Show the first n candidates (default: all)."})
+    dedup: bool = field(default=False, metadata={"help": "Show repeated candidates once, in rank order."})
+    counts: bool = field(default=False, metadata={"help": "With dedup, show how often each candidate occurred."})
+    show_scores: bool = field(default=False, metadata={"help": "Show each candidate's decoder score."})
+    shuffle_candidates: bool = field(
+        default=False, metadata={"help": "Augmentation: add copies of each trial with its candidates shuffled."}
+    )
+    shuffle_copies: int = field(default=1, metadata={"help": "Shuffled copies added per trial."})
+    shuffle_seed: int = field(default=0, metadata={"help": "Seed of the candidate shuffling."})
+    fit_strategy: str = field(
+        default="drop_candidates",
+        metadata={
+            "help": "What to do with an example longer than max_length: drop its lowest-ranked candidates until it "
+            "fits, or stop with an error.",
+            "choices": list(FIT_STRATEGIES),
+        },
+    )
+    recipe: str | None = field(default=None, metadata={"help": "Recipe name, recorded in training_summary.json."})
+
+    def prompt_config(self) -> PromptConfig:
+        try:
+            return PromptConfig(self.template, self.top_n, self.dedup, self.counts, self.show_scores)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+
+
+def make_parser() -> Any:
+    from trl import ModelConfig, SFTConfig, TrlParser
+
+    return TrlParser((ScriptArguments, SFTConfig, ModelConfig))
+
+
+def parse_args(argv: Sequence[str] | None = None, config: str | Path | None = None) -> tuple[Any, Any, Any]:
+    """Parse ``argv`` (default ``sys.argv[1:]``); ``config`` is the recipe YAML unless argv names one."""
+    import torch
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if config is not None and "--config" not in args:
+        args = ["--config", str(config), *args]
+    if not torch.cuda.is_available() and "--use_cpu" not in args:
+        args += ["--use_cpu", "true"]  # else a GPU recipe's bf16 fails validation here; bf16 is turned off later
+    try:
+        return tuple(make_parser().parse_args_and_config(args))
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
+def adapt_to_hardware(training_args: Any, script_args: ScriptArguments) -> Any:
+    """Without CUDA: no bf16/fp16 autocast, no activation checkpointing; default output under ``outputs/``."""
+    import torch
+
+    changes: dict[str, Any] = {}
+    if not torch.cuda.is_available():
+        changes.update(bf16=False, fp16=False, activation_checkpointing=False, gradient_checkpointing=False)
+    if training_args.output_dir in (None, "trainer_output"):
+        changes["output_dir"] = str(OUTPUTS / (script_args.recipe or "sft"))
+    if training_args.completion_only_loss is None:
+        changes["completion_only_loss"] = True  # prompt/completion data: loss on the completion only
+    changes = {k: v for k, v in changes.items() if getattr(training_args, k) != v}
+    return dataclasses.replace(training_args, **changes) if changes else training_args
+
+
+def augment(records: Sequence[NBestList], copies: int, seed: int) -> list[NBestList]:
+    """Each trial, then ``copies`` versions of it with the candidates in a random order."""
+    rng = random.Random(seed)
+    return [r for rec in records for r in (rec, *(shuffled(rec, rng) for _ in range(copies)))]
+
+
+def load_split(script_args: ScriptArguments, partition: str) -> list[NBestList]:
+    from corrector.data import load_records
+
+    source = script_args.dataset_name
+    if str(source).startswith((".", "/")) and not Path(source).exists():
+        raise InputError(
+            f"{source}: no such dataset; make it with: corrector convert NBEST_FILES --to dataset "
+            f"--hold-out-every 5 -o {source}  (or point dataset_name at an N-best file or a Hub dataset id)"
+        )
+    try:
+        return load_records(source, partition)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
+def build_split(
+    records: Sequence[NBestList], script_args: ScriptArguments, tokenizer: Any, max_length: int | None
+) -> tuple[Any, FitReport]:
+    """Records → fitted to max_length → augmented → a ``prompt``/``completion`` dataset."""
+    from corrector.data import to_dataset
+
+    cfg = script_args.prompt_config()
+    fitted, report = fit_records(records, cfg, tokenizer, max_length, script_args.fit_strategy)
+    if script_args.shuffle_candidates:
+        fitted = augment(fitted, script_args.shuffle_copies, script_args.shuffle_seed)
+        # A shuffled prompt tokenises slightly differently: check the copies too, without fitting again.
+        fit_records(fitted, cfg, tokenizer, max_length, "error")
+    return to_dataset(fitted, cfg).select_columns(["prompt", "completion"]), report
+
+
+def fingerprint(*datasets_: Any) -> str:
+    """A short digest of exactly what was trained on (prompt and completion texts, in order)."""
+    h = hashlib.sha256()
+    for ds in datasets_:
+        for row in ds:
+            h.update(json.dumps([row["prompt"], row["completion"]], sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def load_for_training(model_args: Any, training_args: Any) -> Any:
+    """The base model (4-bit NF4 for QLoRA, prepared for k-bit training)."""
+    import torch
+
+    from corrector.models import DEFAULT_MODEL, load_model
+
+    device_map = None
+    if model_args.load_in_4bit and torch.cuda.is_available():
+        from accelerate import PartialState
+
+        device_map = {"": PartialState().local_process_index}  # one full copy per DDP process
+    model = load_model(
+        model_args.model_name_or_path or DEFAULT_MODEL,
+        dtype=model_args.dtype or "auto",
+        load_in_4bit=model_args.load_in_4bit,
+        device_map=device_map,
+        attn_implementation=model_args.attn_implementation,
+    )
+    if model_args.load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=bool(training_args.activation_checkpointing)
+        )
+    return model
+
+
+def _plain(value: Any) -> Any:
+    """Enum values (e.g. ``SchedulerType.COSINE``) as their plain value, for JSON."""
+    return getattr(value, "value", value)
+
+
+def _final_loss(log_history: list[dict[str, Any]], mean_loss: float) -> float:
+    losses = [e["loss"] for e in log_history if "loss" in e]
+    return float(losses[-1]) if losses else float(mean_loss)
+
+
+def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> dict[str, Any]:
+    """Train one adapter; write it, the tokenizer and ``training_summary.json`` to ``output_dir``."""
+    from trl import SFTTrainer, get_peft_config
+
+    from corrector.models import DEFAULT_MODEL, load_tokenizer
+
+    if not script_args.dataset_name:
+        raise InputError("no training data: set dataset_name (a saved DatasetDict folder, an N-best file or a Hub id)")
+    training_args = adapt_to_hardware(training_args, script_args)
+    if model_args.load_in_4bit and not training_args.bf16 and training_args.eval_strategy != "no":
+        # bitsandbytes on CPU repacks 4-bit weights after a no-grad forward; later gradients are silently wrong.
+        raise InputError(
+            "QLoRA on CPU cannot evaluate during training (bitsandbytes repacks the 4-bit weights and "
+            "corrupts later gradients); set eval_strategy: no and evaluate the saved adapter afterwards"
+        )
+    base_model = model_args.model_name_or_path or DEFAULT_MODEL
+    tokenizer = load_tokenizer(base_model)
+    records = load_split(script_args, script_args.dataset_train_split)[: script_args.max_train_examples]
+    train_ds, report = build_split(records, script_args, tokenizer, training_args.max_length)
+    print(report.describe(), flush=True)
+    eval_ds = None
+    if training_args.eval_strategy != "no" and script_args.dataset_test_split:
+        eval_records = load_split(script_args, script_args.dataset_test_split)
+        eval_ds, _ = build_split(eval_records, script_args, tokenizer, training_args.max_length)
+
+    trainer = SFTTrainer(
+        model=load_for_training(model_args, training_args),
+        args=training_args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    wall = time.perf_counter() - start
+    trainer.save_model(training_args.output_dir)
+
+    log_history = trainer.state.log_history
+    summary = {
+        "base_model": base_model,
+        "prompt": script_args.prompt_config().to_dict(),
+        "data_fingerprint": fingerprint(*(d for d in (train_ds, eval_ds) if d is not None)),
+        "dataset": {"source": script_args.dataset_name, "train_split": script_args.dataset_train_split},
+        "recipe": {
+            "name": script_args.recipe,
+            "script": dataclasses.asdict(script_args),
+            "model": dataclasses.asdict(model_args),
+            "training": {k: _plain(getattr(training_args, k)) for k in RECIPE_TRAINING_KEYS},
+        },
+        "length_guard": report.to_dict(),
+        "train_examples": len(train_ds),
+        "world_size": training_args.world_size,
+        "steps": trainer.state.global_step,
+        "final_loss": _final_loss(log_history, result.training_loss),
+        "wall_time_s": round(wall, 2),
+        "log_history": log_history,
+    }
+    if trainer.is_world_process_zero():
+        with atomic_write(Path(training_args.output_dir) / SUMMARY_FILE) as f:
+            json.dump(summary, f, indent=2, default=str)
+            f.write("\n")
+        print(f"adapter, tokenizer and {SUMMARY_FILE} saved to {training_args.output_dir}", flush=True)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.dataset_name)
+    trainer.end()
+    return summary
+
+
+def run(config: str | Path | None = None, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse (recipe YAML, then CLI flags) and train; bad input ends with a one-line message."""
+    try:
+        return main(*parse_args(argv, config))
+    except InputError as e:
+        sys.exit(f"corrector train: error: {e}")
+
+
+if __name__ == "__main__":
+    run()
