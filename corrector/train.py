@@ -211,6 +211,7 @@ def _final_loss(log_history: list[dict[str, Any]], mean_loss: float) -> float:
 
 def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> dict[str, Any]:
     """Train one adapter; write it, the tokenizer and ``training_summary.json`` to ``output_dir``."""
+    import torch
     from trl import SFTTrainer, get_peft_config
 
     from corrector.models import DEFAULT_MODEL, load_tokenizer
@@ -218,7 +219,7 @@ def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> d
     if not script_args.dataset_name:
         raise InputError("no training data: set dataset_name (a saved DatasetDict folder, an N-best file or a Hub id)")
     training_args = adapt_to_hardware(training_args, script_args)
-    if model_args.load_in_4bit and not training_args.bf16 and training_args.eval_strategy != "no":
+    if model_args.load_in_4bit and not torch.cuda.is_available() and training_args.eval_strategy != "no":
         # bitsandbytes on CPU repacks 4-bit weights after a no-grad forward; later gradients are silently wrong.
         raise InputError(
             "QLoRA on CPU cannot evaluate during training (bitsandbytes repacks the 4-bit weights and "
