@@ -286,7 +286,7 @@ def test_two_process_accelerate_launch_saves_one_adapter(tiny_llama, dataset_dir
         str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
         "--config_file", str(ROOT / "accelerate_configs" / "cpu.yaml"), "--main_process_port", "0",
         str(ROOT / "recipes" / "sft_smollm2_cpu.py"),
-        *tiny_args(tiny_llama, dataset_dir, out, "--ddp_find_unused_parameters", "false")[2:],
+        *tiny_args(tiny_llama, dataset_dir, out)[2:],
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
