@@ -25,9 +25,12 @@ from corrector.prompts import PromptConfig, render
 DATA = "/work/shared/data/b2t24_val_nbest/val_b2t_24_bi.jsonl"
 
 
-def seed_style(model, tokenizer, records, max_new_tokens: int = 128) -> list[str]:
-    """The seed's ``correct_beams``: one raw prompt at a time, sampling, split after the prompt's last line."""
-    out = []
+def seed_style(model, tokenizer, records, max_new_tokens: int = 128) -> tuple[list[str], int]:
+    """The seed's ``correct_beams``: one raw prompt at a time, sampling, split after the prompt's last line.
+
+    Returns the outputs and the number of generated tokens (sampling makes output lengths vary).
+    """
+    out, tokens = [], 0
     for r in records:
         prompt = render(r, PromptConfig(template="seed")).formatted_input
         inputs = tokenizer(prompt, return_tensors="pt")
@@ -39,9 +42,10 @@ def seed_style(model, tokenizer, records, max_new_tokens: int = 128) -> list[str
                 temperature=0.7,
                 pad_token_id=tokenizer.pad_token_id,
             )
+        tokens += gen.shape[1] - inputs["input_ids"].shape[1]
         text = tokenizer.decode(gen[0], skip_special_tokens=True)
         out.append(text.split("Generate the corrected transcription:")[-1].strip())
-    return out
+    return out, tokens
 
 
 def main() -> None:
@@ -67,21 +71,23 @@ def main() -> None:
         corrections = corrector.correct(records, batch_size=args.batch_size, progress=False)
         batched = len(records) / (time.perf_counter() - t)
         t = time.perf_counter()
-        seed_style(model, tokenizer, seed_records)
+        _, seed_tokens = seed_style(model, tokenizer, seed_records)
         seed = len(seed_records) / (time.perf_counter() - t)
         outputs[dtype] = [c.text for c in corrections]
         fb = sum(c.fallback is not None for c in corrections)
-        rows.append((dtype, seed, batched, batched / seed, wer(refs, outputs[dtype]), fb))
+        rows.append(
+            (dtype, seed, seed_tokens / len(seed_records), batched, batched / seed, wer(refs, outputs[dtype]), fb)
+        )
         print(f"{dtype}: seed style {seed:.3f}/s, batched {batched:.3f}/s", flush=True)
 
     print(
         f"\n{len(records)} records of {args.data} (seed style timed on {len(seed_records)}), {DEFAULT_MODEL}, CPU, "
         f"{torch.get_num_threads()} threads, batch {args.batch_size}\n"
     )
-    print("| dtype | seed style corr/s | batched corr/s | speed-up | batched WER % | fallbacks |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for dtype, seed, batched, ratio, w, fb in rows:
-        print(f"| {dtype} | {seed:.3f} | {batched:.3f} | {ratio:.1f}x | {w:.2f} | {fb} |")
+    print("| dtype | seed style corr/s | seed tokens/output | batched corr/s | speed-up | batched WER % | fallbacks |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for dtype, seed, seed_tok, batched, ratio, w, fb in rows:
+        print(f"| {dtype} | {seed:.3f} | {seed_tok:.0f} | {batched:.3f} | {ratio:.1f}x | {w:.2f} | {fb} |")
     if "float32" in outputs and "bfloat16" in outputs:
         a, b = outputs["float32"], outputs["bfloat16"]
         same = sum(normalize(x) == normalize(y) for x, y in zip(a, b))
