@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CORRECTOR_B2T_DIR", ROOT.parent / "shared" / "data" / "b2t24_val_nbest"))
+from common import B2T24_DIR, ROOT
+
 VARIANTS = ("bi", "uni", "wfst_bi", "wfst_uni")
 
 
@@ -38,11 +38,11 @@ def build_dataset(variants: list[str], out: Path, template: str, dedup: bool) ->
     cfg = PromptConfig(template=template, dedup=dedup, counts=dedup)
     train = []
     for v in variants:
-        recs = every_kth(read_nbest(DATA / f"val_b2t_24_{v}.jsonl"), k=5)
+        recs = every_kth(read_nbest(B2T24_DIR / f"val_b2t_24_{v}.jsonl"), k=5)
         train += [r for r in recs if r.partition == "train"]
-    test = [r for r in every_kth(read_nbest(DATA / "val_b2t_24_bi.jsonl"), k=5) if r.partition == "test"]
+    test = [r for r in every_kth(read_nbest(B2T24_DIR / "val_b2t_24_bi.jsonl"), k=5) if r.partition == "test"]
     dd = datasets.DatasetDict({"train": to_dataset(train, cfg), "test": to_dataset(test, cfg)})
-    save(dd, out, cfg, source=str(DATA), variants=variants)
+    save(dd, out, cfg, source=str(B2T24_DIR), variants=variants)
     print(f"dataset: {len(train)} train trials ({', '.join(variants)}), {len(test)} held-out trials (bi)")
     return out
 
@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lora-targets", default="q_proj,k_proj,v_proj,o_proj")
     p.add_argument("--skip-train", action="store_true", help="evaluate an adapter trained earlier in --out")
     args = p.parse_args(argv)
-    if not DATA.is_dir():
-        sys.exit(f"b2t24_real: {DATA} not found (set CORRECTOR_B2T_DIR)")
+    if not B2T24_DIR.is_dir():
+        sys.exit(f"b2t24_real: {B2T24_DIR} not found (set CORRECTOR_B2T_DIR)")
     out = Path(args.out)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = set(variants) - set(VARIANTS)

@@ -15,6 +15,7 @@ import argparse
 import time
 
 import torch
+from common import B2T24_BI
 
 from corrector.formats import read_nbest
 from corrector.inference import Corrector, TransformersBackend
@@ -22,7 +23,7 @@ from corrector.metrics import normalize, wer
 from corrector.models import DEFAULT_MODEL, load_model, load_tokenizer
 from corrector.prompts import PromptConfig, render
 
-DATA = "/work/shared/data/b2t24_val_nbest/val_b2t_24_bi.jsonl"
+DATA = str(B2T24_BI)
 
 
 def seed_style(model, tokenizer, records, max_new_tokens: int = 128) -> tuple[list[str], int]:

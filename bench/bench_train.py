@@ -20,8 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+from common import B2T24_BI
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_NBEST = Path("/work/shared/data/b2t24_val_nbest/val_b2t_24_bi.jsonl")
+DEFAULT_NBEST = B2T24_BI
 
 
 def padding_fraction(lengths: list[int], order: list[int], batch_size: int) -> float:

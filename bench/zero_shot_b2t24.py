@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from common import B2T24_BI
+
 from corrector.data import every_kth
 from corrector.evaluation import evaluate, markdown_table, write_outputs
 from corrector.formats import read_nbest
@@ -19,7 +21,7 @@ from corrector.inference import Corrector
 from corrector.models import DEFAULT_MODEL
 from corrector.rescoring import Rescorer
 
-DATA = "/work/shared/data/b2t24_val_nbest/val_b2t_24_bi.jsonl"
+DATA = str(B2T24_BI)
 
 
 def main() -> None:

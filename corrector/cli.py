@@ -17,7 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("corrector.commands.convert", "move N-best files between formats or into a saved DatasetDict"),
     "push": ("corrector.commands.push", "upload a saved N-best dataset to the Hugging Face Hub with a dataset card"),
     "generate": ("corrector.commands.generate", "N-best lists from encoder logits: lexicon CTC beam search + KenLM"),
-    "evaluate": ("corrector.commands.evaluate", "held-out WER of a corrector beside candidate 1, majority vote, oracles"),
+    "evaluate": (
+        "corrector.commands.evaluate",
+        "held-out WER of a corrector beside candidate 1, majority vote, oracles",
+    ),
     "correct": ("corrector.commands.correct", "correct N-best lists of new data with a trained corrector (JSONL out)"),
 }
 

@@ -36,6 +36,7 @@ FEATURES = datasets.Features(
     }
 )
 META_FILE = "corrector.json"
+_SPLIT_ORDER = {"train": 0, "validation": 1, "test": 2}
 
 
 def to_row(nbest: NBestList, cfg: PromptConfig) -> dict[str, Any]:
@@ -55,16 +56,20 @@ def to_dataset(records: Sequence[NBestList], cfg: PromptConfig | None = None) ->
 def every_kth(
     records: Sequence[NBestList], k: int = 5, held_out: str = "test", rest: str = "train"
 ) -> list[NBestList]:
-    """Fixed split by position: every k-th trial (the 5th, 10th, ...) is held out."""
-    return [r.with_partition(held_out if (i + 1) % k == 0 else rest) for i, r in enumerate(records)]
+    """Fixed split by position: every k-th trial (the 1st, 6th, 11th, ... for k=5) is held out."""
+    return [r.with_partition(held_out if i % k == 0 else rest) for i, r in enumerate(records)]
 
 
 def build_dataset_dict(records: Sequence[NBestList], cfg: PromptConfig | None = None) -> datasets.DatasetDict:
-    """One split per partition name (records without one go to ``train``), trial order kept."""
+    """One split per partition name (records without one go to ``train``), trial order kept.
+
+    Splits come as train, validation, test, then others in order of appearance.
+    """
     groups: dict[str, list[NBestList]] = defaultdict(list)
     for r in records:
         groups[r.partition or "train"].append(r if r.partition else r.with_partition("train"))
-    return datasets.DatasetDict({name: to_dataset(recs, cfg) for name, recs in groups.items()})
+    order = sorted(groups, key=lambda name: (_SPLIT_ORDER.get(name, len(_SPLIT_ORDER)), list(groups).index(name)))
+    return datasets.DatasetDict({name: to_dataset(groups[name], cfg) for name in order})
 
 
 def records_of(ds: datasets.Dataset) -> list[NBestList]:

@@ -146,7 +146,7 @@ def generate(out: Path, beam_size: int, top_n: int, workers: int, folds: int):
     return dd
 
 
-def train(out: Path, max_steps: int, seed: int) -> Path:
+def train(out: Path, max_steps: int, top_n: int, seed: int) -> Path:
     adapter = out / "adapter"
     cmd = [
         str(Path(sys.executable).parent / "accelerate"), "launch",
@@ -155,6 +155,8 @@ def train(out: Path, max_steps: int, seed: int) -> Path:
         "--dataset_name", str(out / "dataset"),
         "--output_dir", str(adapter),
         "--max_steps", str(max_steps),
+        "--template", "seed",
+        "--top_n", str(top_n),
         "--seed", str(seed),
     ]  # fmt: skip
     print("$ " + " ".join(cmd), flush=True)
@@ -190,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beam-size", type=int, default=100)
     p.add_argument("--top-n", type=int, default=10, help="distinct candidates kept per trial")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--max-steps", type=int, default=100, help="LoRA training steps")
+    p.add_argument("--max-steps", type=int, default=60, help="LoRA training steps (batch 4)")
+    p.add_argument(
+        "--prompt-top-n", type=int, default=5, help="candidates shown to the corrector (shorter prompts train faster)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stop-after", choices=["corpus", "lm", "simulate", "generate", "train"], help="stop early")
     args = p.parse_args(argv)
@@ -206,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         ("lm", "lexicon and language model", lambda: make_lexicon_and_lm(out, args.order, args.lm_folds)),
         ("simulate", "simulated logits", lambda: simulate(out, args.noise, args.seed)),
         ("generate", "N-best lists: lexicon CTC beam search + KenLM", lambda: generate(out, args.beam_size, args.top_n, args.workers, args.lm_folds)),
-        ("train", "LoRA training of SmolLM2-135M-Instruct (accelerate launch)", lambda: train(out, args.max_steps, args.seed)),
+        ("train", "LoRA training of SmolLM2-135M-Instruct (accelerate launch)", lambda: train(out, args.max_steps, args.prompt_top_n, args.seed)),
         ("evaluate", "evaluation on the held-out partition", lambda: evaluate(out, args.seed)),
     ]  # fmt: skip
     for i, (name, title, fn) in enumerate(steps, 1):

@@ -102,7 +102,7 @@ def test_convert_to_dataset(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     )
     assert code == 0, err
     assert "train: 8, test: 2" in out
-    assert [r.trial_id for r in load_records(out_dir, "test")] == ["4", "9"]
+    assert [r.trial_id for r in load_records(out_dir, "test")] == ["0", "5"]
     meta = json.loads((out_dir / "corrector.json").read_text())
     assert meta["prompt"]["dedup"] is True and meta["sources"] == [str(src)]
     code, out, _ = _run(capsys, "stats", str(out_dir), "--partition", "test")

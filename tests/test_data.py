@@ -50,7 +50,7 @@ def test_every_kth_split() -> None:
     recs = every_kth(_many(880), 5)
     parts = [r.partition for r in recs]
     assert parts.count("test") == 176 and parts.count("train") == 704
-    assert [r.trial_id for r in recs if r.partition == "test"][:3] == ["4", "9", "14"]
+    assert [r.trial_id for r in recs if r.partition == "test"][:3] == ["0", "5", "10"]
     dd = build_dataset_dict(recs)
     assert {k: len(v) for k, v in dd.items()} == {"train": 704, "test": 176}
 
@@ -99,11 +99,11 @@ def test_exports(tmp_path: Path, records: list[NBestList]) -> None:
     dd = build_dataset_dict(every_kth(records, 2))
     files = export_jsonl(dd, tmp_path / "jsonl")
     assert [p.name for p in files] == ["train.jsonl", "test.jsonl"]
-    assert read_nbest(files[1]) == [records[1].with_partition("test"), records[3].with_partition("test")]
+    assert read_nbest(files[1]) == [records[0].with_partition("test"), records[2].with_partition("test")]
     pq = export_parquet(dd, tmp_path / "pq")
     assert [p.name for p in pq] == ["train.parquet", "test.parquet"]
     df = pd.read_parquet(pq[0])
-    assert list(df["trial_id"]) == ["t1", "t3"]
+    assert list(df["trial_id"]) == [records[1].trial_id, records[3].trial_id]
     assert {"input_beams", "formatted_input", "prompt", "completion"} <= set(df.columns)
 
 
@@ -132,7 +132,7 @@ def test_hub_folder_loads_back(tmp_path: Path) -> None:
     assert "Prompt template: `lift`" in readme
     loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
     assert {k: len(v) for k, v in loaded.items()} == {"train": 8, "test": 2}
-    assert loaded["test"]["trial_id"] == ["4", "9"]
+    assert loaded["test"]["trial_id"] == ["0", "5"]
     assert loaded["test"][0]["prompt"] == dd["test"][0]["prompt"]
 
 
@@ -174,4 +174,4 @@ def test_push_to_hub_with_fake_api(tmp_path: Path) -> None:
     ]
     assert "Prompt template: `seed`" in api.uploaded["README.md"].decode()
     (tmp_path / "x.parquet").write_bytes(api.uploaded["data/test-00000-of-00001.parquet"])
-    assert list(pd.read_parquet(tmp_path / "x.parquet")["trial_id"]) == ["4", "9"]
+    assert list(pd.read_parquet(tmp_path / "x.parquet")["trial_id"]) == ["0", "5"]
