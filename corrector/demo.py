@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -199,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stop-after", choices=["corpus", "lm", "simulate", "generate", "train"], help="stop early")
     args = p.parse_args(argv)
+    # MKL's conditional numerical reproducibility: without it, LoRA training on CPU diverges between
+    # runs after a few steps (results depend on buffer alignment). Inherited by the training process.
+    os.environ.setdefault("MKL_CBWR", "AUTO")
     out = Path(args.out)
     if args.fresh:
         shutil.rmtree(out, ignore_errors=True)
