@@ -275,6 +275,10 @@ def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> d
         print(f"adapter, tokenizer and {SUMMARY_FILE} saved to {training_args.output_dir}", flush=True)
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)
+    # Barrier first: gloo's worker threads must be done with every collective (a finished all-gather
+    # drops its tensors, which takes the GIL) before the DDP reducer's teardown joins them while
+    # holding the GIL; without it a rank could deadlock at exit (seen with py-spy on CPU DDP).
+    trainer.accelerator.wait_for_everyone()
     trainer.end()
     return summary
 
