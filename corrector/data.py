@@ -68,7 +68,7 @@ def build_dataset_dict(records: Sequence[NBestList], cfg: PromptConfig | None = 
     groups: dict[str, list[NBestList]] = defaultdict(list)
     for r in records:
         groups[r.partition or "train"].append(r if r.partition else r.with_partition("train"))
-    order = sorted(groups, key=lambda name: (_SPLIT_ORDER.get(name, len(_SPLIT_ORDER)), list(groups).index(name)))
+    order = sorted(groups, key=lambda name: _SPLIT_ORDER.get(name, len(_SPLIT_ORDER)))  # stable: others keep order
     return datasets.DatasetDict({name: to_dataset(groups[name], cfg) for name in order})
 
 

@@ -13,47 +13,11 @@ from corrector.errors import InputError
 
 BLANK = "-"
 SIL = "|"
-PHONEMES: tuple[str, ...] = [
-    "AA",
-    "AE",
-    "AH",
-    "AO",
-    "AW",
-    "AY",
-    "B",
-    "CH",
-    "D",
-    "DH",
-    "EH",
-    "ER",
-    "EY",
-    "F",
-    "G",
-    "HH",
-    "IH",
-    "IY",
-    "JH",
-    "K",
-    "L",
-    "M",
-    "N",
-    "NG",
-    "OW",
-    "OY",
-    "P",
-    "R",
-    "S",
-    "SH",
-    "T",
-    "TH",
-    "UH",
-    "UW",
-    "V",
-    "W",
-    "Y",
-    "Z",
-    "ZH",
-]
+# The 39 ARPAbet phonemes of CMUdict without stress, in the order of the Brain-to-Text logits.
+PHONEMES: tuple[str, ...] = (
+    "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH", "IY", "JH",
+    "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW", "V", "W", "Y", "Z", "ZH",
+)  # fmt: skip
 UNITS: tuple[str, ...] = (BLANK, *PHONEMES, SIL)
 
 
@@ -82,9 +46,3 @@ def read_tokens(path: str | Path | None = None) -> list[str]:
     if not tokens:
         raise InputError(f"{path}: tokens file is empty")
     return tokens
-
-
-def write_tokens(path: str | Path, tokens: tuple[str, ...] | list[str] = UNITS) -> Path:
-    path = Path(path)
-    path.write_text("".join(f"{t}\n" for t in tokens), encoding="utf-8")
-    return path
