@@ -8,26 +8,38 @@ blank frames appended so the last word can end. The decoder is called on raw ``[
 returns typed ``Hypothesis`` records: distinct word sequences (flashlight returns several token paths
 per word sequence; the best-scoring one is kept) in score order, at most ``nbest``.
 
+flashlight's trie holds at most ``TRIE_MAX_LABELS`` words per pronunciation and drops the rest in insertion
+order with a C++ message. The decoder never reaches that limit: where more words share a pronunciation, the
+most probable under the LM are kept (``corrector.lexicon.limit_homophones``), the others are listed in
+``CTCDecoder.dropped`` and announced by one ``TrieLimitWarning``.
+
 API::
 
     ctc_decoder(lexicon, tokens=None, lm=None, nbest=1, beam_size=50, …) -> CTCDecoder
-    CTCDecoder(logits) -> list[Hypothesis]
+    CTCDecoder(logits) -> list[Hypothesis]; CTCDecoder.dropped -> tuple[DroppedWord, ...]
+    dropped_summary(dropped) -> str
     greedy_units(logits, blank=0) -> list[int]; GreedyDecoder(tokens, lexicon)(logits) -> str
 """
 
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from corrector.errors import InputError
-from corrector.lexicon import Lexicon, read_lexicon
+from corrector.lexicon import DroppedWord, Lexicon, limit_homophones, read_lexicon
 from corrector.units import BLANK, SIL, read_tokens
 
 PAD_LOGPROB = -1e4  # log-probability of non-blank units in padding frames
+TRIE_MAX_LABELS = 6  # words flashlight's trie keeps per pronunciation (kTrieMaxLabel)
+
+
+class TrieLimitWarning(UserWarning):
+    """Some words' pronunciations were left out of the decoder: more words share them than the trie holds."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +79,13 @@ def prepare_emissions(
 class CTCDecoder:
     """A built decoder; build it with ``ctc_decoder``. Call it on one trial's raw logits."""
 
-    def __init__(self, engine, keep, word_dict, num_tokens: int, blank: int, nbest: int, prep: dict) -> None:
+    def __init__(
+        self, engine, keep, word_dict, num_tokens: int, blank: int, nbest: int, prep: dict, dropped: tuple = ()
+    ) -> None:
         self.engine, self.word_dict = engine, word_dict
         self._keep = keep  # the LM and trie must outlive the engine (pytorch/audio#3218)
         self.num_tokens, self.blank, self.nbest, self.prep = num_tokens, blank, nbest, prep
+        self.dropped: tuple[DroppedWord, ...] = dropped  # pronunciations over the trie's limit
         self._words: dict[int, str] = {}
 
     def emissions(self, logits: np.ndarray) -> np.ndarray:
@@ -145,7 +160,7 @@ def ctc_decoder(
         Trie,
         ZeroLM,
     )
-    from flashlight.lib.text.dictionary import Dictionary, create_word_dict
+    from flashlight.lib.text.dictionary import Dictionary
 
     from corrector.lm import load_decoder_lm
 
@@ -157,20 +172,29 @@ def ctc_decoder(
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     token_dict = Dictionary(token_list)
-    word_dict = create_word_dict({**lex, unk_word: [[unk_word]]} if unk_word not in lex else lex)
+    word_dict = Dictionary([*lex, unk_word] if unk_word not in lex else list(lex))
     engine_lm = ZeroLM() if lm is None else load_decoder_lm(lm, word_dict)
+    lex, dropped = limit_homophones(
+        lex, TRIE_MAX_LABELS, None if lm is None else _unigram(engine_lm, word_dict, unk_word)
+    )
+    if dropped:
+        warnings.warn(f"{dropped_summary(dropped)} (CTCDecoder.dropped lists them)", TrieLimitWarning, stacklevel=2)
 
     sil = token_dict.get_index(sil_token)
     blank = token_dict.get_index(blank_token)
     trie = Trie(len(token_list), sil)
     start = engine_lm.start(False)
+    token_ids = {t: token_dict.get_index(t) for t in token_list}
     for word, spellings in lex.items():
         idx = word_dict.get_index(word)
         _, score = engine_lm.score(start, idx)
         for spelling in spellings:
-            ids = [token_dict.get_index(t) for t in spelling]
-            if min(ids) < 0:
-                raise InputError(f"lexicon word {word!r} uses a unit that is not in the tokens")
+            try:
+                ids = [token_ids[t] for t in spelling]
+            except KeyError as e:
+                raise InputError(
+                    f"lexicon word {word!r} uses unit {e.args[0]!r}, which is not in the tokens"
+                ) from None
             trie.insert(ids, idx, score)
     trie.smear(SmearingMode.MAX)
     options = LexiconDecoderOptions(
@@ -186,7 +210,34 @@ def ctc_decoder(
     )
     engine = LexiconDecoder(options, trie, engine_lm, sil, blank, word_dict.get_index(unk_word), [], False)
     prep = {"temperature": temperature, "acoustic_scale": acoustic_scale, "pad_frames": pad_frames}
-    return CTCDecoder(engine, (engine_lm, trie), word_dict, len(token_list), blank, nbest, prep)
+    return CTCDecoder(engine, (engine_lm, trie), word_dict, len(token_list), blank, nbest, prep, tuple(dropped))
+
+
+def _unigram(lm, word_dict, unk_word: str):
+    """word -> its unigram log10-probability under ``lm``; None where KenLM scores it exactly as ``<unk>``
+    (a word the LM lacks; in a quantised model also a known word sharing <unk>'s value, as improbable)."""
+    null = lm.start(True)
+    unk = lm.score(null, word_dict.get_index(unk_word))[1]
+
+    def log10_prob(word: str) -> float | None:
+        score = lm.score(null, word_dict.get_index(word))[1]
+        return None if score == unk else score
+
+    return log10_prob
+
+
+def dropped_summary(dropped: list[DroppedWord] | tuple[DroppedWord, ...]) -> str:
+    """One line: how many pronunciations were dropped, by which rule, how many words are lost or not in the LM."""
+    shared = len({d.pronunciation for d in dropped})
+    by_lm = dropped[0].in_lm is not None
+    lost = len({d.word for d in dropped if d.lost})
+    missing = len({d.word for d in dropped if d.in_lm is False})
+    rule = "the least probable under the LM" if by_lm else "the last in lexicon order"
+    return (
+        f"dropped {len(dropped)} word pronunciations, {rule}, where more than {TRIE_MAX_LABELS} words (the "
+        f"decoder's limit) share a pronunciation ({shared} such); words lost entirely: {lost}"
+        + (f"; not in the LM: {missing}" if by_lm else "")
+    )
 
 
 def greedy_units(logits: np.ndarray, blank: int = 0) -> list[int]:

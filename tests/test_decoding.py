@@ -1,14 +1,22 @@
-"""The flashlight lexicon CTC decoder: known answers on clean simulated trials, options, greedy decoding."""
+"""The flashlight lexicon CTC decoder: known answers on clean simulated trials, options, greedy decoding, and
+homophones beyond the trie's limit (the most probable kept, the rest listed, flashlight kept quiet)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from asr_world import SENTENCES, make_world
+from asr_world import CAT, HOMOPHONES, SENTENCES, homophone_world, make_world, unit_logits
 
-from corrector.decoding import GreedyDecoder, ctc_decoder, greedy_units, prepare_emissions
+from corrector.decoding import (
+    TRIE_MAX_LABELS,
+    GreedyDecoder,
+    TrieLimitWarning,
+    ctc_decoder,
+    greedy_units,
+    prepare_emissions,
+)
 from corrector.errors import InputError
-from corrector.lexicon import read_lexicon
+from corrector.lexicon import limit_homophones, read_lexicon
 from corrector.simulate import simulate_trials
 from corrector.units import UNITS
 
@@ -81,3 +89,42 @@ def test_greedy_units_collapse_repeats_and_blanks():
     ids = [0, 5, 5, 0, 5, 7, 7, 0, 0, 40]
     logits = np.eye(41, dtype=np.float32)[ids]
     assert greedy_units(logits) == [5, 5, 7, 40]
+
+
+def test_homophones_beyond_the_trie_limit_keep_the_most_probable(tmp_path, capfd):
+    lexicon, arpa = homophone_world(tmp_path)
+    with pytest.warns(TrieLimitWarning, match=r"dropped 2 word pronunciations, the least probable under the LM"):
+        d = ctc_decoder(lexicon, None, arpa, nbest=10, pad_frames=2)
+    # w8, w7 most probable; w2..w6 tie, lexicon order keeps w2..w5; w1 is not in the LM and ranks last
+    assert [(x.word, x.in_lm, x.lost) for x in d.dropped] == [("w6", True, True), ("w1", False, True)]
+    assert d.dropped[0].log10_prob < 0 and d.dropped[1].log10_prob is None
+    assert d.dropped[0].pronunciation == tuple(CAT)
+    assert {h.text for h in d(unit_logits(CAT))} == {"w8", "w7", "w2", "w3", "w4", "w5"}
+    out, err = capfd.readouterr()
+    assert "[Trie]" not in out + err
+
+
+def test_homophones_without_lm_keep_lexicon_order(tmp_path, capfd):
+    lex = {w: [CAT] for w in HOMOPHONES}
+    lex["w1"] = [CAT] * 8  # one word listed more often than the trie holds words: counts once
+    lex["w8"] = [CAT, ["K", "AE", "T", "S", "|"]]  # keeps its other pronunciation
+    with pytest.warns(TrieLimitWarning, match="the last in lexicon order.*words lost entirely: 1 "):
+        d = ctc_decoder(lex, None, None, nbest=10)
+    assert [(x.word, x.in_lm, x.lost) for x in d.dropped] == [("w7", None, True), ("w8", None, False)]
+    assert {h.text for h in d(unit_logits(CAT), nbest=TRIE_MAX_LABELS)} == set(HOMOPHONES[:TRIE_MAX_LABELS])
+    assert d(unit_logits(["K", "AE", "T", "S", "|"]))[0].text == "w8"
+    out, err = capfd.readouterr()
+    assert "[Trie]" not in out + err
+
+
+def test_limit_homophones_ranks_by_probability_then_lexicon_order():
+    lex = {"a": [["X"]], "b": [["X"], ["Y"]], "c": [["X"]], "d": [["X"]], "e": [["Y"]]}
+    logp = {"a": -3.0, "b": -1.0, "c": None, "d": -1.0, "e": -9.0}
+    kept, dropped = limit_homophones(lex, 2, logp.get)
+    assert kept == {"b": [["X"], ["Y"]], "d": [["X"]], "e": [["Y"]]}
+    assert [(x.word, x.log10_prob, x.in_lm, x.lost) for x in dropped] == [
+        ("a", -3.0, True, True),
+        ("c", None, False, True),
+    ]
+    kept, dropped = limit_homophones(lex, 3)  # no LM: lexicon order
+    assert list(kept) == ["a", "b", "c", "e"] and [(x.word, x.in_lm) for x in dropped] == [("d", None)]

@@ -1,4 +1,5 @@
-"""The generation driver: output layer, worker order, multi-source merge, shards, resume after kill -9, bad input."""
+"""The generation driver: output layer, worker order, multi-source merge, shards, resume after kill -9, bad input,
+set-up once (forked workers, the fork-less fall-back), homophones beyond the trie's limit reported and listed."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from asr_world import make_world
+from asr_world import CAT, homophone_world, make_world, unit_logits
 
+import corrector.generate as gen
 from corrector.cli import main as cli_main
 from corrector.data import load_records
 from corrector.errors import InputError
@@ -103,6 +105,59 @@ def test_shards_then_merge_equal_one_run(world, tmp_path):
         generate(replace(cfg, shard_index=shard))
     merged = merge_shards(cfg)
     assert merged["train"].to_list() == whole["train"].to_list()
+
+
+KENLM_BANNER = "Loading the LM will be faster"
+
+
+def test_workers_share_one_setup_or_build_their_own_without_fork(world, tmp_path, capfd, monkeypatch):
+    logits, sents = world.logits("l.npz", 6, noise=0.15, seed=8)
+    forked = generate(_config(world, [logits], tmp_path / "forked", sents, num_workers=2))
+    err = capfd.readouterr().err
+    assert err.count(KENLM_BANNER) == 1 and "no fork" not in err
+    monkeypatch.setattr(gen, "_can_fork", lambda: False)
+    spawned = generate(_config(world, [logits], tmp_path / "spawned", sents, num_workers=2))
+    err = capfd.readouterr().err
+    assert err.count(KENLM_BANNER) == 1
+    assert [line for line in err.splitlines() if "no fork" in line] == [
+        "generate: no fork on this platform; each of the 2 workers builds its own decoder"
+    ]
+    assert spawned["train"].to_list() == forked["train"].to_list()
+
+
+def test_homophones_beyond_trie_limit_reported_once_and_listed(tmp_path, capfd):
+    lexicon, arpa = homophone_world(tmp_path)
+    logits = save_seed_npz(tmp_path / "cat.npz", [unit_logits(CAT)] * 4)
+    cfg = GenerateConfig(
+        logits_paths=[str(logits)],
+        output_path=str(tmp_path / "out"),
+        lexicon=str(lexicon),
+        word_lm_path=str(arpa),
+        beam_size=20,
+        top_n=10,
+        num_workers=2,
+        num_shards=2,
+        progress=False,
+    )
+    assert generate(cfg) is None
+    run = json.loads((work_dir(cfg) / "run.json").read_text())
+    assert [(d["word"], d["pronunciation"], d["in_lm"]) for d in run["dropped_words"]] == [
+        ("w6", "K AE T |", True),
+        ("w1", "K AE T |", False),
+    ]
+    generate(replace(cfg, shard_index=1))
+    out, err = capfd.readouterr()
+    assert "[Trie]" not in out + err and err.count(KENLM_BANNER) == 2  # one per shard run
+    reports = [line for line in err.splitlines() if "dropped 2 word pronunciations" in line]
+    assert len(reports) == 2 and "not in the LM: 1" in reports[0] and "dropped_words.tsv" in reports[0]
+    dd = merge_shards(cfg)
+    assert {c.text for c in load_records(tmp_path / "out")[0].candidates} == {"w8", "w7", "w2", "w3", "w4", "w5"}
+    assert len(dd["train"]) == 4
+    rows = (tmp_path / "out" / "dropped_words.tsv").read_text().splitlines()
+    assert rows[0] == "word\tpronunciation\tlog10_prob\tin_lm\tlost"
+    assert [r.split("\t")[0::3] for r in rows[1:]] == [["w6", "yes"], ["w1", "no"]]
+    assert rows[2].split("\t")[2] == "" and float(rows[1].split("\t")[2]) < 0
+    assert json.loads((tmp_path / "out" / "corrector.json").read_text())["generate"]["dropped_words"] == 2
 
 
 def _cli_args(cfg: GenerateConfig) -> list[str]:
