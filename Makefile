@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-all demo lint format bench clean
+.PHONY: setup test test-all demo lint format bench gpu-bundle clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test-all: setup
 
 demo: setup
 	$(PY) -m corrector.demo
+
+# Wheels the GPU machine's image lacks (CPython 3.12, manylinux x86-64) into the git-ignored .gpu/,
+# for `bash bench/gpu_check.sh` there; see scripts/gpu_bundle.py.
+gpu-bundle: setup
+	$(PY) scripts/gpu_bundle.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
