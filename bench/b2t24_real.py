@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from common import B2T24_DIR, ROOT
+
+from corrector.train import launch
 
 VARIANTS = ("bi", "uni", "wfst_bi", "wfst_uni")
 
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     adapter = out / "adapter"
     if not args.skip_train:
         cmd = [
-            str(Path(sys.executable).parent / "accelerate"), "launch",
+            str(Path(sys.executable).parent / "accelerate"), "launch", "--quiet",
             "--config_file", str(ROOT / "accelerate_configs" / "cpu.yaml"),
             str(ROOT / "recipes" / "sft_smollm2_cpu.py"),
             "--dataset_name", str(dataset),
@@ -87,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             "--learning_rate", str(args.learning_rate),
             "--lora_target_modules", *args.lora_targets.split(","),
             "--logging_steps", "10",
+            "--overwrite", "true",  # this benchmark's own adapter folder
         ]  # fmt: skip
-        print("$ " + " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
+        launch(cmd)
     times["train"] = time.time() - t
 
     from corrector.evaluation import EvalArguments, run_evaluation
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             model=str(adapter),
             rescoring_model="smollm2-135m-instruct",
             batch_size=16,
+            overwrite=True,  # this benchmark's own run folder
         )
     )
     times["evaluate"] = time.time() - t

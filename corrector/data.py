@@ -12,7 +12,7 @@ from typing import Any
 
 import datasets
 
-from corrector.files import atomic_dir, atomic_write
+from corrector.files import FolderKind, atomic_dir, atomic_write
 from corrector.formats import NBestFormatError, read_nbest, to_format
 from corrector.metrics import baseline_wers
 from corrector.nbest import NBestList
@@ -36,6 +36,23 @@ FEATURES = datasets.Features(
     }
 )
 META_FILE = "corrector.json"
+# Besides the splits: files the project writes beside them (generate's ``{split}.jsonl``, its ``.tsv`` lists).
+_DATASET_EXTRAS = (".json", ".jsonl", ".tsv")
+
+
+def _is_saved_dataset(folder: Path) -> bool:
+    """``save``'s folder: its splits, and plain files of the kinds the project writes beside them."""
+    try:
+        splits = set(json.loads((folder / "dataset_dict.json").read_text())["splits"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return all(
+        (p.is_dir() and p.name in splits) or (p.is_file() and p.suffix in _DATASET_EXTRAS) for p in folder.iterdir()
+    )
+
+
+DATASET = FolderKind("saved dataset", META_FILE, _is_saved_dataset)
+ALL = "all"  # the partition name that selects every record
 _SPLIT_ORDER = {"train": 0, "validation": 1, "test": 2}
 
 
@@ -56,7 +73,9 @@ def to_dataset(records: Sequence[NBestList], cfg: PromptConfig | None = None) ->
 def every_kth(
     records: Sequence[NBestList], k: int = 5, held_out: str = "test", rest: str = "train"
 ) -> list[NBestList]:
-    """Fixed split by position: every k-th trial (the 1st, 6th, 11th, ... for k=5) is held out."""
+    """Fixed split by position: every k-th trial (the 1st, 6th, 11th, ... for k=5) is held out (k=1: all)."""
+    if k < 1:
+        raise ValueError(f"hold out every k-th trial needs k of at least 1, got {k}")
     return [r.with_partition(held_out if i % k == 0 else rest) for i, r in enumerate(records)]
 
 
@@ -76,8 +95,19 @@ def records_of(ds: datasets.Dataset) -> list[NBestList]:
     return [NBestList.from_row(row) for row in ds]
 
 
+def saved_prompt(source: str | Path) -> PromptConfig | None:
+    """The prompt config saved with a dataset folder (``corrector.json``), or None for anything else."""
+    meta = Path(source) / META_FILE
+    if not meta.is_file():
+        return None
+    try:
+        return PromptConfig.from_dict(json.loads(meta.read_text())["prompt"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise NBestFormatError(f"{meta}: no readable prompt config ({e})") from None
+
+
 def summary(dd: datasets.DatasetDict) -> dict[str, Any]:
-    """Per split: trials, candidates per trial and baseline WERs (where ground truth exists)."""
+    """Per split: trials, candidates per trial and baseline WERs (where ground truth exists), rounded to 0.01."""
     out = {}
     for name, ds in dd.items():
         recs = records_of(ds)
@@ -90,9 +120,12 @@ def summary(dd: datasets.DatasetDict) -> dict[str, Any]:
 
 
 def save(dd: datasets.DatasetDict, path: str | Path, cfg: PromptConfig | None = None, **meta: Any) -> Path:
-    """``save_to_disk`` into ``path`` atomically, with ``corrector.json`` (prompt config, summary, ``meta``)."""
+    """``save_to_disk`` into ``path`` atomically, with ``corrector.json`` (prompt config, summary, ``meta``).
+
+    An existing ``path`` is replaced as a whole, and only if it is a saved dataset (or empty).
+    """
     path = Path(path)
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, DATASET) as tmp:
         dd.save_to_disk(str(tmp))
         info = {"prompt": (cfg or PromptConfig()).to_dict(), "splits": summary(dd), **meta}
         (tmp / META_FILE).write_text(json.dumps(info, indent=2) + "\n")
@@ -130,7 +163,9 @@ def dataset_card(dd: datasets.DatasetDict, cfg: PromptConfig | None = None, titl
                 "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in dd],
             }
         ],
-        "dataset_info": {"splits": [{"name": s, "num_examples": info[s]["trials"]} for s in dd]},
+        "dataset_info": {
+            "splits": [{"name": s, "num_bytes": dd[s].data.nbytes, "num_examples": info[s]["trials"]} for s in dd]
+        },
         "tags": ["brain-to-text", "asr-error-correction", "n-best", "corrector"],
         "task_categories": ["text-generation"],
     }
@@ -153,7 +188,7 @@ def dataset_card(dd: datasets.DatasetDict, cfg: PromptConfig | None = None, titl
     ]
     for s, i in info.items():
         w = i.get("wer", {})
-        cells = [str(w.get(k, "-")) for k in ("candidate_1", "majority_vote", "oracle")]
+        cells = [f"{w[k]:.2f}" if k in w else "-" for k in ("candidate_1", "majority_vote", "oracle")]
         lines.append(f"| {s} | {i['trials']} | {i['max_candidates']} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -164,13 +199,29 @@ def dataset_card(dd: datasets.DatasetDict, cfg: PromptConfig | None = None, titl
     return "\n".join(lines)
 
 
+def _is_hub_folder(folder: Path) -> bool:
+    """A folder ``write_hub_folder`` wrote: a card with this project's tag, and parquet splits under ``data/``."""
+    files = [p.relative_to(folder) for p in folder.rglob("*") if p.is_file()]
+    card = (folder / "README.md").read_text(encoding="utf-8", errors="replace")
+    return "- corrector\n" in card and all(
+        f == Path("README.md") or (f.parent == Path("data") and f.suffix == ".parquet") for f in files
+    )
+
+
+HUB_FOLDER = FolderKind("Hub upload folder", "README.md", _is_hub_folder)
+
+
 def write_hub_folder(dd: datasets.DatasetDict, folder: str | Path, cfg: PromptConfig | None = None) -> Path:
-    """The exact folder ``push_to_hub`` uploads: ``README.md`` and ``data/{split}-00000-of-00001.parquet``."""
+    """The exact folder ``push_to_hub`` uploads: ``README.md`` and ``data/{split}-00000-of-00001.parquet``.
+
+    Written as a whole: an earlier upload folder there is replaced, any other non-empty folder refused.
+    """
     folder = Path(folder)
-    (folder / "data").mkdir(parents=True, exist_ok=True)
-    for name, ds in dd.items():
-        ds.to_parquet(str(folder / "data" / f"{name}-00000-of-00001.parquet"))
-    (folder / "README.md").write_text(dataset_card(dd, cfg))
+    with atomic_dir(folder, HUB_FOLDER) as tmp:
+        (tmp / "data").mkdir()
+        for name, ds in dd.items():
+            ds.to_parquet(str(tmp / "data" / f"{name}-00000-of-00001.parquet"))
+        (tmp / "README.md").write_text(dataset_card(dd, cfg))
     return folder
 
 
@@ -209,6 +260,10 @@ def load_dataset_dict(source: str | Path) -> datasets.DatasetDict:
     if p.is_file():
         return build_dataset_dict(read_nbest(p))
     if p.exists() or (_HUB_ID.match(str(source)) and p.suffix.lower() not in _FILE_SUFFIXES):
+        from corrector.hub import go_offline_if_unreachable
+
+        if not p.exists():
+            go_offline_if_unreachable()  # else datasets retries an unreachable Hub for about a minute
         try:
             dd = datasets.load_dataset(str(source))
         except (ConnectionError, FileNotFoundError) as e:
@@ -220,10 +275,10 @@ def load_dataset_dict(source: str | Path) -> datasets.DatasetDict:
 
 
 def load_records(source: str | Path, partition: str | None = None) -> list[NBestList]:
-    """Records of one partition (or all, in split order) from anything ``load_dataset_dict`` reads."""
+    """Records of one partition (None or ``all``: every one, in split order) from anything ``load_dataset_dict`` reads."""
     dd = load_dataset_dict(source)
-    if partition is None:
+    if partition in (None, ALL):
         return [r for ds in dd.values() for r in records_of(ds)]
     if partition not in dd:
-        raise NBestFormatError(f"{source}: no partition {partition!r}; it has {', '.join(dd)}")
+        raise NBestFormatError(f"{source}: no partition {partition!r}; it has {', '.join(dd)} (or choose {ALL})")
     return records_of(dd[partition])

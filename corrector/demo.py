@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from corrector.files import atomic_write
+from corrector.train import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,6 +121,7 @@ def generate(out: Path, beam_size: int, top_n: int, workers: int, folds: int):
 
     from corrector.data import save
     from corrector.generate import GenerateConfig, generate
+    from corrector.prompts import PromptConfig
 
     def run(split: str, lm: str, name: str, indices: list[int] | None = None) -> datasets.Dataset:
         cfg = GenerateConfig(
@@ -143,14 +144,14 @@ def generate(out: Path, beam_size: int, top_n: int, workers: int, folds: int):
         for k, part in enumerate(_fold_slices(n_train, folds))
     ]
     dd = datasets.DatasetDict({"train": datasets.concatenate_datasets(folds), "test": run("test", "lm.arpa", "test")})
-    save(dd, out / "dataset", source="corrector.demo")
+    save(dd, out / "dataset", PromptConfig(template="seed"), source="corrector.demo")  # generate's rows: seed
     return dd
 
 
 def train(out: Path, max_steps: int, top_n: int, seed: int) -> Path:
     adapter = out / "adapter"
     cmd = [
-        str(Path(sys.executable).parent / "accelerate"), "launch",
+        str(Path(sys.executable).parent / "accelerate"), "launch", "--quiet",
         "--config_file", str(ROOT / "accelerate_configs" / "cpu.yaml"),
         str(ROOT / "recipes" / "sft_smollm2_cpu.py"),
         "--dataset_name", str(out / "dataset"),
@@ -159,9 +160,9 @@ def train(out: Path, max_steps: int, top_n: int, seed: int) -> Path:
         "--template", "seed",
         "--top_n", str(top_n),
         "--seed", str(seed),
+        "--overwrite", "true",  # the demo's own adapter folder, retrained when its settings change
     ]  # fmt: skip
-    print("$ " + " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    launch(cmd)
     return adapter
 
 
@@ -176,6 +177,7 @@ def evaluate(out: Path, seed: int) -> None:
         model=str(out / "adapter"),
         rescoring_model=DEFAULT_MODEL,
         seed=seed,
+        overwrite=True,  # the demo's own run folder, redone on every run
     )
     print(f"held-out table (also in {out / 'eval' / 'results.md'}, plot {out / 'eval' / 'wer.png'}):\n", flush=True)
     run_evaluation(args)

@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import sys
 import types
 import typing
@@ -26,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corrector.errors import InputError
-from corrector.files import atomic_write
+from corrector.commands._args import Parser, non_negative_float, positive_int
+from corrector.errors import InputError, debug_enabled
+from corrector.files import FolderKind, atomic_dir, atomic_write, check_output
 from corrector.inference import BACKENDS, DEFAULT_MAX_DISTANCE, Correction, fallback_counts
 from corrector.metrics import (
     ErrorCounts,
@@ -43,7 +45,9 @@ from corrector.metrics import (
     scorable,
     total,
 )
+from corrector.models import DTYPES
 from corrector.nbest import NBestList
+from corrector.prompts import TEMPLATES
 from corrector.reports import plot_wer, write_errs, write_recogs, write_wer_summary
 
 BASE = "candidate_1"
@@ -206,21 +210,42 @@ def markdown_table(ev: Evaluation) -> str:
     return "\n".join(lines) + "\n\n" + "; ".join(notes) + ".\n"
 
 
+_RUN_FILE = re.compile(r"(recogs|errs|wer-summary)-.+\.txt|predictions-.+\.jsonl|results\.(json|md)|wer\.png")
+
+
+def _is_run_folder(folder: Path) -> bool:
+    """Only files an evaluation writes (``write_outputs``)."""
+    return all(p.is_file() and _RUN_FILE.fullmatch(p.name) for p in folder.iterdir())
+
+
+EVAL_RUN = FolderKind("evaluation run folder", "results.json", _is_run_folder)
+
+
 def write_outputs(ev: Evaluation, out_dir: str | Path, plot: bool = True) -> list[Path]:
-    """All run-folder files (atomic writes); returns their paths."""
+    """All run-folder files; returns their paths.
+
+    The folder is written as a whole and renamed into place, so it holds only this run's files: an
+    earlier run folder there is replaced, any other non-empty folder refused (``EVAL_RUN``).
+    """
     out = Path(out_dir)
+    with atomic_dir(out, EVAL_RUN) as tmp:
+        names = _write_run(ev, tmp, plot)
+    return [out / name for name in names]
+
+
+def _write_run(ev: Evaluation, out: Path, plot: bool) -> list[str]:
     part = ev.partition
     ids = [r.trial_id for r in ev.records]
     refs = [r.ground_truth or "" for r in ev.records]
     written = []
     for name, hyps in ev.hyps.items():
-        written.append(write_recogs(out / f"recogs-{part}-{name}.txt", ids, refs, hyps))
+        write_recogs(out / f"recogs-{part}-{name}.txt", ids, refs, hyps)
         write_errs(out / f"errs-{part}-{name}.txt", ids, refs, hyps)
-        written.append(out / f"errs-{part}-{name}.txt")
+        written += [f"recogs-{part}-{name}.txt", f"errs-{part}-{name}.txt"]
     for s in ev.scores:
-        written.append(write_wer_summary(out / f"wer-summary-{part}-{s.name}.txt", s.name, s.wer))
-    pred_path = out / f"predictions-{part}.jsonl"
-    with atomic_write(pred_path) as f:
+        write_wer_summary(out / f"wer-summary-{part}-{s.name}.txt", s.name, s.wer)
+        written.append(f"wer-summary-{part}-{s.name}.txt")
+    with atomic_write(out / f"predictions-{part}.jsonl") as f:
         for i, r in enumerate(ev.records):
             row: dict[str, Any] = {"trial_id": r.trial_id, "reference": r.ground_truth, BASE: r.best}
             if ev.corrections is not None:
@@ -232,16 +257,17 @@ def write_outputs(ev: Evaluation, out_dir: str | Path, plot: bool = True) -> lis
                 for name, c in ev.counts.items()
             }
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    written.append(pred_path)
+    written.append(f"predictions-{part}.jsonl")
     with atomic_write(out / "results.json") as f:
         json.dump(ev.to_dict(), f, indent=2)
         f.write("\n")
     with atomic_write(out / "results.md") as f:
         f.write(f"# Evaluation on `{part}`\n\n{markdown_table(ev)}")
-    written += [out / "results.json", out / "results.md"]
+    written += ["results.json", "results.md"]
     if plot:
         rows = [{"name": s.name, "wer": s.wer, "ci": s.ci} for s in ev.scores]
-        written.append(plot_wer(out / "wer.png", rows, f"WER on {part} ({len(ev.records)} trials)"))
+        plot_wer(out / "wer.png", rows, f"WER on {part} ({len(ev.records)} trials)")
+        written.append("wer.png")
     return written
 
 
@@ -250,7 +276,10 @@ def write_outputs(ev: Evaluation, out_dir: str | Path, plot: bool = True) -> lis
 
 @dataclass
 class EvalArguments:
-    """Options of ``corrector evaluate`` and ``recipes/eval_corrector.py`` (YAML keys have the same names)."""
+    """Options of ``corrector evaluate`` and ``recipes/eval_corrector.py`` (YAML keys have the same names).
+
+    A field's ``metadata["type"]`` checks its value, from the command line and from YAML alike.
+    """
 
     data: str | None = field(
         default=None, metadata={"help": "saved DatasetDict folder, N-best file or Hub dataset id"}
@@ -258,22 +287,40 @@ class EvalArguments:
     partition: str = field(default="test", metadata={"help": "partition to evaluate ('all': every record)"})
     hold_out_every: int | None = field(
         default=None,
-        metadata={"help": "plain files: every k-th trial is 'test', the rest 'train' (the fixed held-out split)"},
+        metadata={
+            "help": "plain files: every k-th trial (the 1st, (k+1)-th, ...) is 'test', the rest 'train' "
+            "(the fixed held-out split; 1: every trial)",
+            "type": positive_int,
+        },
     )
-    limit: int | None = field(default=None, metadata={"help": "evaluate only the first n trials of the partition"})
+    limit: int | None = field(
+        default=None, metadata={"help": "evaluate only the first n trials of the partition", "type": positive_int}
+    )
     output_dir: str = field(default="outputs/eval", metadata={"help": "run folder for results and reports"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace an earlier evaluation's run folder (as a whole) in output_dir"}
+    )
     model: str | None = field(
         default=None, metadata={"help": "corrector: adapter or merged-model folder, or a base model (zero-shot)"}
     )
     base_model: str | None = field(default=None, metadata={"help": "check (or give) the adapter's base model"})
-    template: str | None = field(default=None, metadata={"help": "check (or, zero-shot, choose) the prompt template"})
-    backend: str = field(default="transformers", metadata={"help": f"generation backend: {', '.join(BACKENDS)}"})
-    dtype: str = field(default="float32", metadata={"help": "model dtype: float32, bfloat16, float16, auto"})
-    batch_size: int = field(default=8, metadata={"help": "prompts per generation batch"})
-    max_new_tokens: int = field(default=64, metadata={"help": "generation limit per output"})
+    template: str | None = field(
+        default=None,
+        metadata={
+            "help": "check (or, zero-shot, choose) the prompt template; zero-shot default: the dataset's",
+            "choices": sorted(TEMPLATES),
+        },
+    )
+    backend: str = field(default="transformers", metadata={"help": "generation backend", "choices": BACKENDS})
+    dtype: str = field(default="float32", metadata={"help": "model dtype", "choices": DTYPES})
+    batch_size: int = field(default=8, metadata={"help": "prompts per generation batch", "type": positive_int})
+    max_new_tokens: int = field(default=64, metadata={"help": "generation limit per output", "type": positive_int})
     max_distance: float = field(
         default=DEFAULT_MAX_DISTANCE,
-        metadata={"help": "guard: fall back to candidate 1 when the output's WER to every candidate exceeds this"},
+        metadata={
+            "help": "guard: fall back to candidate 1 when the output's WER to every candidate exceeds this",
+            "type": non_negative_float,
+        },
     )
     predictions: str | None = field(
         default=None,
@@ -285,36 +332,38 @@ class EvalArguments:
         default=None, metadata={"help": "add the LLM-rescoring baseline with this model (e.g. smollm2-135m-instruct)"}
     )
     length_norm: bool = field(default=False, metadata={"help": "rescoring: divide log-likelihoods by token count"})
-    n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples (CI and paired test)"})
+    n_boot: int = field(
+        default=1000, metadata={"help": "bootstrap resamples (CI and paired test)", "type": positive_int}
+    )
     seed: int = field(default=0, metadata={"help": "bootstrap seed"})
     plot: bool = field(default=True, metadata={"help": "write wer.png"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bars"})
+    quiet: bool = field(default=False, metadata={"help": "no progress or weight-loading bars"})
 
-
-def _to_bool(value: str) -> bool:
-    v = value.lower()
-    if v in ("1", "true", "yes", "on"):
-        return True
-    if v in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            check, value = f.metadata.get("type"), getattr(self, f.name)
+            if check is not None and value is not None:
+                try:
+                    setattr(self, f.name, check(value))
+                except argparse.ArgumentTypeError as e:
+                    raise InputError(f"{f.name}: {e}") from None
 
 
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One ``--name`` flag (and ``--dashed-name`` alias) per field; flags not given stay out of the namespace."""
+    """One ``--dashed-name`` flag per field (``Parser`` also takes ``--dashed_name``); flags not given stay out."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         kind = hints[f.name]
         if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
-        names = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
         kw: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": f.name}
-        help_text = f.metadata.get("help", "")
         if kind is bool:
-            kw.update(type=_to_bool, nargs="?", const=True, metavar="BOOL")
+            kw["action"] = "store_true"
         else:
-            kw.update(type=kind)
-        parser.add_argument(*names, help=f"{help_text} (default: {f.default})", **kw)
+            kw.update(type=f.metadata.get("type", kind), choices=f.metadata.get("choices"))
+        help_text = f.metadata.get("help", "")
+        shown = ("on" if f.default else "off") if kind is bool else "none" if f.default is None else f.default
+        parser.add_argument(f"--{f.name.replace('_', '-')}", help=f"{help_text} (default: {shown})", **kw)
 
 
 def read_config(path: str | Path, cls: type = EvalArguments) -> dict[str, Any]:
@@ -337,7 +386,7 @@ def read_config(path: str | Path, cls: type = EvalArguments) -> dict[str, Any]:
 
 
 def make_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="eval_corrector", description=__doc__.split("\n")[0])
+    parser = parser or Parser(prog="eval_corrector", description=__doc__.split("\n")[0])
     parser.add_argument("--config", metavar="YAML", help="defaults for the options below; flags override them")
     add_dataclass_flags(parser, EvalArguments)
     return parser
@@ -359,13 +408,19 @@ def parse_args(argv: Sequence[str] | None = None, config: str | Path | None = No
 
 def load_partition(args: EvalArguments) -> list[NBestList]:
     """The records of ``args.partition`` (after the every-k-th split for plain files), first ``limit`` only."""
-    from corrector.data import every_kth, load_records
+    from corrector.data import every_kth, load_dataset_dict, records_of
 
+    dd = load_dataset_dict(args.data)
+    records = [r for ds in dd.values() for r in records_of(ds)]
     if args.hold_out_every:
-        records = every_kth(load_records(args.data), args.hold_out_every)
-        records = [r for r in records if args.partition in ("all", r.partition)]
-    else:
-        records = load_records(args.data, None if args.partition == "all" else args.partition)
+        records = [r for r in every_kth(records, args.hold_out_every) if args.partition in ("all", r.partition)]
+    elif args.partition != "all":
+        if args.partition not in dd:
+            raise InputError(
+                f"{args.data}: no partition {args.partition!r}; it has {', '.join(dd)}. Hold out every k-th trial "
+                "of a plain N-best file with --hold-out-every 5, or score every trial with --partition all"
+            )
+        records = records_of(dd[args.partition])
     if not records:
         raise InputError(f"{args.data}: partition {args.partition!r} holds no trials")
     return records[: args.limit]
@@ -392,10 +447,37 @@ def read_predictions(path: str | Path, records: Sequence[NBestList]) -> list[str
     return [by_id[r.trial_id] for r in records]
 
 
+def _check_before_work(args: EvalArguments) -> None:
+    """The checks that need no data or model loaded: model names, and the run folder (nothing is lost)."""
+    from corrector.models import check_model
+
+    if args.model and args.predictions:
+        raise InputError("give either model or predictions for the corrected system, not both")
+    for option, name in (("--model", args.model), ("--base-model", args.base_model)):
+        if name:
+            check_model(name, option)
+    if args.rescoring_model:
+        check_model(args.rescoring_model, "--rescoring-model")
+    inputs = [args.data, args.predictions, args.model]
+    check_output(args.output_dir, inputs=inputs, overwrite=args.overwrite, kind=EVAL_RUN)
+
+
 def run_evaluation(args: EvalArguments) -> Evaluation:
     """Load the partition, run the requested systems, score, write the run folder and print the table."""
+    from corrector.data import saved_prompt
+
+    _check_before_work(args)
     records = load_partition(args)
+    if not scorable(records)[0]:
+        raise InputError(
+            f"{args.data}: none of the {len(records)} trials of partition {args.partition!r} has a ground truth, "
+            "so there is no WER to score; 'corrector correct' corrects them, 'corrector stats' describes them"
+        )
     progress = not args.quiet
+    if args.quiet:
+        from corrector.models import hide_progress_bars
+
+        hide_progress_bars()
     predictions: dict[str, list[str]] = {}
     meta: dict[str, Any] = {"data": args.data, "arguments": dataclasses.asdict(args)}
     if args.rescoring_model:
@@ -403,12 +485,11 @@ def run_evaluation(args: EvalArguments) -> Evaluation:
 
         rescorer = Rescorer.from_pretrained(args.rescoring_model, dtype=args.dtype, length_norm=args.length_norm)
         predictions["llm_rescoring"] = rescorer.choose(records, batch_size=args.batch_size * 2, progress=progress)
-    if args.model and args.predictions:
-        raise InputError("give either model or predictions for the corrected system, not both")
     corrections = None
     if args.model:
         from corrector.inference import Corrector
 
+        saved = saved_prompt(args.data)
         corrector = Corrector.from_pretrained(
             args.model,
             args.base_model,
@@ -416,8 +497,11 @@ def run_evaluation(args: EvalArguments) -> Evaluation:
             dtype=args.dtype,
             backend=args.backend,
             max_distance=args.max_distance,
+            default_prompt=saved,
         )
         ckpt = corrector.checkpoint
+        if ckpt.kind == "base" and saved and args.template and args.template != saved.template:
+            print(f"prompt template {args.template} overrides the dataset's {saved.template}", file=sys.stderr)
         meta["corrector"] = {"kind": ckpt.kind, "base_model": ckpt.base_model, "adapter": ckpt.adapter}
         meta["prompt"] = corrector.prompt.to_dict()
         corrections = corrector.correct(
@@ -428,7 +512,7 @@ def run_evaluation(args: EvalArguments) -> Evaluation:
     ev = evaluate(records, predictions, corrections, args.partition, args.n_boot, args.seed, meta)
     write_outputs(ev, args.output_dir, plot=args.plot)
     print(markdown_table(ev), end="")
-    print(f"results, reports and plot written to {args.output_dir}", file=sys.stderr)
+    print(f"results, reports{' and plot' if args.plot else ''} written to {args.output_dir}", file=sys.stderr)
     return ev
 
 
@@ -437,4 +521,6 @@ def run(config: str | Path | None = None, argv: Sequence[str] | None = None) -> 
     try:
         return run_evaluation(parse_args(argv, config))
     except InputError as e:
+        if debug_enabled():
+            raise
         sys.exit(f"eval_corrector: error: {e}")

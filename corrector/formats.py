@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from corrector.errors import InputError
 from corrector.files import atomic_write
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig, render
+from corrector.prompts import PromptConfig, render, shown_candidates
 
 READ_FORMATS = ("seed", "chat", "hyporadise")
 WRITE_FORMATS = ("seed", "chat", "hyporadise", "alpaca")
@@ -154,7 +155,9 @@ def _read_hyporadise(path: Path) -> Iterator[NBestList]:
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not isinstance(row.get("input"), list):
             raise NBestFormatError(f"{path}: item {i}: HyPoradise items need an 'input' list of hypotheses")
-        yield NBestList.from_texts(row.get("id", i), [str(h) for h in row["input"]], row.get("output"))
+        yield NBestList.from_texts(
+            row.get("id", i), [str(h) for h in row["input"]], row.get("output"), row.get("partition") or None
+        )
 
 
 _READERS = {"seed": _read_seed, "chat": _read_chat, "hyporadise": _read_hyporadise}
@@ -173,37 +176,53 @@ def read_nbest(path: str | Path, fmt: str | None = None) -> list[NBestList]:
 
 
 def to_format(nbest: NBestList, fmt: str, cfg: PromptConfig) -> dict[str, Any]:
-    """One record as a row of ``fmt``, its prompt rendered with ``cfg``."""
+    """One record as a row of ``fmt``, its prompt rendered with ``cfg``; a record's partition is kept as a field.
+
+    HyPoradise rows list the candidates ``cfg`` shows (``top_n``, ``dedup``) without prompt text.
+    """
     if fmt == "hyporadise":
-        return {"input": nbest.texts, "output": nbest.ground_truth, "id": nbest.trial_id}
-    p = render(nbest, cfg)
-    if fmt == "seed":
-        row = nbest.to_row()
-        row.update(instruction=p.instruction, formatted_input=p.formatted_input)
-        return row
-    if fmt == "chat":
-        row = {"trial_id": nbest.trial_id, "prompt": p.messages}
-        if nbest.ground_truth is not None:
-            row["completion"] = p.completion(nbest.ground_truth)
-        return row
-    if fmt == "alpaca":
-        return {"instruction": p.instruction, "input": p.candidates_block, "output": nbest.ground_truth or ""}
-    raise NBestFormatError(f"cannot write format {fmt!r}; writable: {', '.join(WRITE_FORMATS)}")
+        row = {"input": [c.text for c, _ in shown_candidates(nbest, cfg)], "output": nbest.ground_truth}
+        row["id"] = nbest.trial_id
+    elif fmt in ("seed", "chat", "alpaca"):
+        p = render(nbest, cfg)
+        if fmt == "seed":
+            return {**nbest.to_row(), "instruction": p.instruction, "formatted_input": p.formatted_input}
+        if fmt == "chat":
+            row = {"trial_id": nbest.trial_id, "prompt": p.messages}
+            if nbest.ground_truth is not None:
+                row["completion"] = p.completion(nbest.ground_truth)
+        else:
+            row = {"instruction": p.instruction, "input": p.candidates_block, "output": nbest.ground_truth or ""}
+    else:
+        raise NBestFormatError(f"cannot write format {fmt!r}; writable: {', '.join(WRITE_FORMATS)}")
+    if nbest.partition:
+        row["partition"] = nbest.partition
+    return row
+
+
+def dump_nbest(
+    records: Iterable[NBestList], f: IO[str], fmt: str = "seed", cfg: PromptConfig | None = None, as_list: bool = False
+) -> None:
+    """Write records as ``fmt`` rows to an open text stream: JSONL, or one JSON list with ``as_list``."""
+    cfg = cfg or PromptConfig(template=DEFAULT_TEMPLATE.get(fmt, "lift"))
+    rows = [to_format(r, fmt, cfg) for r in records]
+    if as_list:
+        json.dump(rows, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    else:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def write_nbest(
     records: Iterable[NBestList], path: str | Path, fmt: str = "seed", cfg: PromptConfig | None = None
 ) -> Path:
-    """Write records as ``fmt`` atomically. JSON list for hyporadise (and alpaca to ``.json``), else JSONL."""
+    """Write records as ``fmt`` atomically (``-``: to stdout). JSON list for hyporadise (and alpaca to ``.json``)."""
+    as_list = fmt == "hyporadise" or (fmt == "alpaca" and Path(path).suffix == ".json")
+    if str(path) == "-":
+        dump_nbest(records, sys.stdout, fmt, cfg, as_list)
+        return Path("-")
     path = Path(path)
-    cfg = cfg or PromptConfig(template=DEFAULT_TEMPLATE.get(fmt, "lift"))
-    rows = [to_format(r, fmt, cfg) for r in records]
-    as_list = fmt == "hyporadise" or (fmt == "alpaca" and path.suffix == ".json")
     with atomic_write(path) as f:
-        if as_list:
-            json.dump(rows, f, ensure_ascii=False, indent=1)
-            f.write("\n")
-        else:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        dump_nbest(records, f, fmt, cfg, as_list)
     return path

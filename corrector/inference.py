@@ -21,7 +21,7 @@ from corrector.errors import InputError
 from corrector.metrics import align, normalize
 from corrector.models import CACHE_NAME, DEFAULT_MODEL, cache_dir, load_model, load_tokenizer
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig, render
+from corrector.prompts import PromptConfig, merge_prompt, render
 
 SUMMARY_FILE = "training_summary.json"
 DEFAULT_MAX_DISTANCE = 0.5
@@ -175,15 +175,19 @@ def _check_prompt(model: str, trained: PromptConfig, given: PromptConfig | str |
 
 
 def resolve_checkpoint(
-    model: str, base_model: str | None = None, prompt: PromptConfig | str | dict | None = None
+    model: str,
+    base_model: str | None = None,
+    prompt: PromptConfig | str | dict | None = None,
+    default_prompt: PromptConfig | None = None,
 ) -> Checkpoint:
     """Work out what ``model`` is and check the caller's base model and template against its training record.
 
     An adapter folder (``adapter_config.json``) takes its base model and prompt config from
     ``training_summary.json`` (or, for the base model only, from the adapter config); a folder with a
     training summary but no adapter is a merged model; anything else is a base model used zero-shot
-    with ``prompt`` (default: ``PromptConfig()``). A given base model or template that differs from
-    the recorded one is an ``InputError`` naming both.
+    with ``prompt`` over ``default_prompt`` (the dataset's saved config; else ``PromptConfig()``): a
+    template name replaces the template only. A given base model or template that differs from the
+    recorded one is an ``InputError`` naming both.
     """
     folder = Path(model).expanduser()
     is_adapter = (folder / "adapter_config.json").is_file()
@@ -200,7 +204,11 @@ def resolve_checkpoint(
             return Checkpoint("adapter", _pick_base(model, trained_base, base_model), str(folder), _as_prompt(prompt))
         if base_model is not None and _canonical(base_model) != _canonical(model):
             raise InputError(f"{model} is a model, not an adapter; base model {base_model} does not apply to it")
-        return Checkpoint("base", str(model), None, _as_prompt(prompt) or PromptConfig())
+        if prompt is None or isinstance(prompt, str):
+            zero_shot, _ = merge_prompt(default_prompt, {"template": prompt})
+        else:
+            zero_shot = _as_prompt(prompt)
+        return Checkpoint("base", str(model), None, zero_shot)
     trained_prompt = PromptConfig.from_dict(summary["prompt"]) if summary.get("prompt") else None
     if trained_prompt is None:
         raise InputError(f"{folder}/{SUMMARY_FILE} records no prompt config; pass the template it was trained with")
@@ -388,17 +396,19 @@ class Corrector:
         merge: bool = True,
         backend: str = "transformers",
         max_distance: float = DEFAULT_MAX_DISTANCE,
+        default_prompt: PromptConfig | None = None,
     ) -> Corrector:
         """Load an adapter on its base model, a merged model, or a base model for zero-shot correction.
 
         ``model``: an adapter or merged-model folder written by the training recipe, or a base model
         (Hub id, folder or ``smollm2-135m-instruct``). ``base_model`` and ``prompt`` (a ``PromptConfig``
-        or a template name) are checked against the adapter's training record. ``merge`` folds the
-        LoRA weights into the base (faster generation; ignored for 4-bit models).
+        or a template name) are checked against the adapter's training record; a base model renders
+        with ``prompt`` over ``default_prompt`` (the data's saved config). ``merge`` folds the LoRA
+        weights into the base (faster generation; ignored for 4-bit models).
         """
         if backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        ckpt = resolve_checkpoint(model, base_model, prompt)
+        ckpt = resolve_checkpoint(model, base_model, prompt, default_prompt)
         tok_source = ckpt.adapter if ckpt.adapter and _has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model
         tokenizer = load_tokenizer(tok_source, padding_side="left")
         if backend == "vllm":
@@ -429,7 +439,16 @@ class Corrector:
         seed: int = 0,
         progress: bool = True,
     ) -> list[Correction]:
-        """One ``Correction`` per record, in order; records without candidates give an empty prediction."""
+        """One ``Correction`` per record, in order; records without candidates give an empty prediction.
+
+        With greedy decoding (the default) a record's correction depends on that record alone, so
+        calls on consecutive chunks of a list give what one call on the whole list gives
+        (``corrector correct`` appends and resumes that way).
+        """
+        if batch_size < 1 or max_new_tokens < 1:
+            raise InputError(
+                f"batch_size and max_new_tokens must be at least 1, got {batch_size} and {max_new_tokens}"
+            )
         todo = [i for i, r in enumerate(records) if r.candidates]
         if do_sample:
             import torch

@@ -8,6 +8,7 @@ there afterwards.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 from pathlib import Path
@@ -28,6 +29,7 @@ FALLBACK_CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+MODEL_FILES = ("config.json", "adapter_config.json")  # a model folder holds one of them
 
 
 def cache_dir() -> Path:
@@ -74,18 +76,94 @@ def default_model_path() -> Path:
     return dest
 
 
+def _looks_local(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
+
+
+def _cached_snapshot(repo_id: str) -> str | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except (OSError, ValueError):
+        return None
+
+
+def check_model(name_or_path: str, option: str = "", needs: tuple[str, ...] = MODEL_FILES) -> str:
+    """What ``name_or_path`` loads from, decided at once: a local folder, the default alias, or a Hub id.
+
+    A name that is none of these, or a folder with none of the files ``needs``, is an ``InputError``
+    naming it (and the flag ``option`` it came from, and the alias when it is a near miss). When the Hub cannot be reached, a Hub id is looked
+    up in the local Hugging Face cache only (``HF_HUB_OFFLINE`` semantics): no retries, no wait.
+    Returns what to load: the name itself, or the cached snapshot folder of a Hub id when offline.
+    """
+    name = str(name_or_path)
+    label = f"{option} {name}" if option else name
+    folder = Path(name).expanduser()
+    if name.lower() == DEFAULT_MODEL:
+        return name
+    if folder.is_dir():
+        if needs and not any((folder / f).is_file() for f in needs):
+            raise InputError(f"{label}: a folder without a model or adapter (no {' or '.join(needs)})")
+        return name
+    hint = difflib.get_close_matches(name.lower(), [DEFAULT_MODEL], n=1, cutoff=0.6)
+    near = f"; did you mean {hint[0]}?" if hint else f"; the embedded default is {DEFAULT_MODEL}"
+    if folder.exists():
+        raise InputError(f"{label}: a file, not a model folder{near}")
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        if _looks_local(name):
+            raise ValueError(name)
+        validate_repo_id(name)
+    except ValueError:
+        raise InputError(f"{label}: no such model folder, and not a Hub model id{near}") from None
+    from corrector import hub
+
+    if hub.go_offline_if_unreachable():
+        return name
+    cached = _cached_snapshot(name)
+    if cached is None:
+        raise InputError(
+            f"{label}: no such model folder, and not in the local Hugging Face cache "
+            f"(the Hub at {hub.endpoint()} is unreachable, so nothing can be downloaded){near}"
+        )
+    return cached
+
+
 def resolve_model(name_or_path: str) -> str:
-    """The default alias becomes its cache folder; Hub ids and local folders pass unchanged."""
+    """The default alias becomes its cache folder; a local folder passes unchanged; a Hub id as ``check_model``."""
     if str(name_or_path).lower() == DEFAULT_MODEL:
         return str(default_model_path())
-    return str(name_or_path)
+    return check_model(name_or_path, needs=())  # a tokenizer-only folder is fine here
+
+
+def _loading(name: str, what: str, load: Any) -> Any:
+    """Run a ``from_pretrained`` call; a folder or repository it cannot load from becomes one ``InputError`` line."""
+    try:
+        return load()
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{name}: cannot load the {what} ({first})") from None
+
+
+def hide_progress_bars() -> None:
+    """No weight-loading or download bars from transformers / huggingface_hub (``--quiet``)."""
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    disable_progress_bars()
 
 
 def load_tokenizer(name_or_path: str, padding_side: str = "right") -> Any:
     """The model's tokenizer with a pad token (eos when it has none) and a chat template."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(name_or_path), padding_side=padding_side)
+    source = resolve_model(name_or_path)
+    tokenizer = _loading(
+        str(name_or_path), "tokenizer", lambda: AutoTokenizer.from_pretrained(source, padding_side=padding_side)
+    )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if not tokenizer.chat_template:
@@ -133,4 +211,5 @@ def load_model(
         kwargs["device_map"] = device_map
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
-    return AutoModelForCausalLM.from_pretrained(resolve_model(name_or_path), **kwargs)
+    source = resolve_model(name_or_path)
+    return _loading(str(name_or_path), "model", lambda: AutoModelForCausalLM.from_pretrained(source, **kwargs))

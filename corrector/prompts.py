@@ -12,6 +12,7 @@ import random
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from corrector.errors import InputError
 from corrector.nbest import Candidate, NBestList
 
 SEED_INSTRUCTION = (
@@ -69,6 +70,29 @@ class PromptConfig:
         return cls(**d)
 
 
+def merge_prompt(saved: PromptConfig | None, given: dict[str, Any]) -> tuple[PromptConfig, list[str]]:
+    """The prompt config to use, and one note per given option that overrides the saved one.
+
+    ``given`` maps option names to values, None meaning "not given"; options not given come from
+    ``saved`` (the dataset's config), else from ``PromptConfig()``. Turning ``dedup`` off also turns
+    off ``counts`` unless that is given too.
+    """
+    base = (saved or PromptConfig()).to_dict()
+    given = {k: v for k, v in given.items() if v is not None}
+    merged = {**base, **given}
+    if given.get("dedup") is False and "counts" not in given:
+        merged["counts"] = False
+    notes = [
+        f"prompt option {k}={v!r} overrides the dataset's {k}={base[k]!r}"
+        for k, v in given.items()
+        if saved is not None and base[k] != v
+    ]
+    try:
+        return PromptConfig.from_dict(merged), notes
+    except ValueError as e:
+        raise InputError(f"bad prompt options {merged}: {e}") from None
+
+
 @dataclass(frozen=True)
 class RenderedPrompt:
     instruction: str
@@ -80,7 +104,8 @@ class RenderedPrompt:
         return [{"role": "assistant", "content": target}]
 
 
-def _shown(nbest: NBestList, cfg: PromptConfig) -> list[tuple[Candidate, int]]:
+def shown_candidates(nbest: NBestList, cfg: PromptConfig) -> list[tuple[Candidate, int]]:
+    """The candidates a prompt shows under ``cfg`` (first ``top_n``, de-duplicated), each with its count."""
     nb = nbest.top(cfg.top_n)
     return nb.unique() if cfg.dedup else [(c, 1) for c in nb.candidates]
 
@@ -122,7 +147,7 @@ TEMPLATES = {"seed": _seed, "lift": _lift, "hyporadise": _hyporadise}
 def render(nbest: NBestList, cfg: PromptConfig | None = None) -> RenderedPrompt:
     """Render one N-best list; deterministic for a given record and config."""
     cfg = cfg or PromptConfig()
-    instruction, block, text = TEMPLATES[cfg.template](_shown(nbest, cfg), cfg)
+    instruction, block, text = TEMPLATES[cfg.template](shown_candidates(nbest, cfg), cfg)
     return RenderedPrompt(instruction, block, text, [{"role": "user", "content": text}])
 
 

@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corrector.errors import InputError
-from corrector.files import atomic_write
+from corrector.errors import InputError, debug_enabled
+from corrector.files import FolderKind, atomic_write, check_output
 from corrector.length_guard import FIT_STRATEGIES, FitReport, fit_records
 from corrector.nbest import NBestList
-from corrector.prompts import TEMPLATES, PromptConfig, shuffled
+from corrector.prompts import TEMPLATES, PromptConfig, merge_prompt, shuffled
 
 SUMMARY_FILE = "training_summary.json"
+TRAINING_RUN = FolderKind("training output folder", SUMMARY_FILE)
 OUTPUTS = Path("outputs")
 # SFTConfig fields worth keeping in the summary (the full config has ~150 keys).
 RECIPE_TRAINING_KEYS = (
@@ -64,11 +65,24 @@ class ScriptArguments:
         default=None, metadata={"help": "Partition to evaluate on (used when eval_strategy is not 'no')."}
     )
     max_train_examples: int | None = field(default=None, metadata={"help": "Keep only the first n training trials."})
-    template: str = field(default="lift", metadata={"help": f"Prompt template, one of {sorted(TEMPLATES)}."})
-    top_n: int | None = field(default=None, metadata={"help": "Show the first n candidates (default: all)."})
-    dedup: bool = field(default=False, metadata={"help": "Show repeated candidates once, in rank order."})
-    counts: bool = field(default=False, metadata={"help": "With dedup, show how often each candidate occurred."})
-    show_scores: bool = field(default=False, metadata={"help": "Show each candidate's decoder score."})
+    # Prompt options: None means "not given", so the dataset's saved config (corrector.json) applies.
+    template: str | None = field(
+        default=None,
+        metadata={"help": f"Prompt template, one of {sorted(TEMPLATES)} (default: the dataset's, else lift)."},
+    )
+    top_n: int | None = field(
+        default=None, metadata={"help": "Show the first n candidates (default: the dataset's, else all)."}
+    )
+    dedup: bool | None = field(
+        default=None, metadata={"help": "Show repeated candidates once, in rank order (default: the dataset's)."}
+    )
+    counts: bool | None = field(
+        default=None,
+        metadata={"help": "With dedup, show how often each candidate occurred (default: the dataset's)."},
+    )
+    show_scores: bool | None = field(
+        default=None, metadata={"help": "Show each candidate's decoder score (default: the dataset's)."}
+    )
     shuffle_candidates: bool = field(
         default=False, metadata={"help": "Augmentation: add copies of each trial with its candidates shuffled."}
     )
@@ -83,12 +97,31 @@ class ScriptArguments:
         },
     )
     recipe: str | None = field(default=None, metadata={"help": "Recipe name, recorded in training_summary.json."})
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Train into an output_dir that holds an earlier run (its training_summary.json); a folder of "
+            "other files is never used. Not needed with resume_from_checkpoint."
+        },
+    )
 
-    def prompt_config(self) -> PromptConfig:
-        try:
-            return PromptConfig(self.template, self.top_n, self.dedup, self.counts, self.show_scores)
-        except ValueError as e:
-            raise InputError(str(e)) from None
+    def prompt_config(self, saved: PromptConfig | None = None) -> PromptConfig:
+        """The given prompt options over ``saved`` (the dataset's config) over the defaults."""
+        return merge_prompt(saved, self._given_prompt())[0]
+
+    def _given_prompt(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(PromptConfig)}
+
+    def dataset_prompt(self) -> PromptConfig:
+        """The prompt config for this run's dataset, printing each given option that overrides the saved one."""
+        from corrector.data import saved_prompt
+
+        source = self.dataset_name
+        saved = saved_prompt(source) if source and Path(source).is_dir() else None
+        cfg, notes = merge_prompt(saved, self._given_prompt())
+        for note in notes:
+            print(note, flush=True)
+        return cfg
 
 
 def make_parser() -> Any:
@@ -149,12 +182,16 @@ def load_split(script_args: ScriptArguments, partition: str) -> list[NBestList]:
 
 
 def build_split(
-    records: Sequence[NBestList], script_args: ScriptArguments, tokenizer: Any, max_length: int | None
+    records: Sequence[NBestList],
+    script_args: ScriptArguments,
+    tokenizer: Any,
+    max_length: int | None,
+    cfg: PromptConfig | None = None,
 ) -> tuple[Any, FitReport]:
-    """Records → fitted to max_length → augmented → a ``prompt``/``completion`` dataset."""
+    """Records → fitted to max_length → augmented → a ``prompt``/``completion`` dataset (``cfg``: the prompt)."""
     from corrector.data import to_dataset
 
-    cfg = script_args.prompt_config()
+    cfg = cfg or script_args.prompt_config()
     fitted, report = fit_records(records, cfg, tokenizer, max_length, script_args.fit_strategy)
     if script_args.shuffle_candidates:
         fitted = augment(fitted, script_args.shuffle_copies, script_args.shuffle_seed)
@@ -219,6 +256,13 @@ def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> d
     if not script_args.dataset_name:
         raise InputError("no training data: set dataset_name (a saved DatasetDict folder, an N-best file or a Hub id)")
     training_args = adapt_to_hardware(training_args, script_args)
+    if not training_args.resume_from_checkpoint:
+        check_output(
+            training_args.output_dir,
+            inputs=[script_args.dataset_name, model_args.model_name_or_path],
+            overwrite=script_args.overwrite,
+            kind=TRAINING_RUN,
+        )
     if model_args.load_in_4bit and not torch.cuda.is_available() and training_args.eval_strategy != "no":
         # bitsandbytes on CPU repacks 4-bit weights after a no-grad forward; later gradients are silently wrong.
         raise InputError(
@@ -228,12 +272,13 @@ def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> d
     base_model = model_args.model_name_or_path or DEFAULT_MODEL
     tokenizer = load_tokenizer(base_model)
     records = load_split(script_args, script_args.dataset_train_split)[: script_args.max_train_examples]
-    train_ds, report = build_split(records, script_args, tokenizer, training_args.max_length)
+    prompt = script_args.dataset_prompt()
+    train_ds, report = build_split(records, script_args, tokenizer, training_args.max_length, prompt)
     print(report.describe(), flush=True)
     eval_ds = None
     if training_args.eval_strategy != "no" and script_args.dataset_test_split:
         eval_records = load_split(script_args, script_args.dataset_test_split)
-        eval_ds, _ = build_split(eval_records, script_args, tokenizer, training_args.max_length)
+        eval_ds, _ = build_split(eval_records, script_args, tokenizer, training_args.max_length, prompt)
 
     trainer = SFTTrainer(
         model=load_for_training(model_args, training_args),
@@ -251,7 +296,7 @@ def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> d
     log_history = trainer.state.log_history
     summary = {
         "base_model": base_model,
-        "prompt": script_args.prompt_config().to_dict(),
+        "prompt": prompt.to_dict(),
         "data_fingerprint": fingerprint(*(d for d in (train_ds, eval_ds) if d is not None)),
         "dataset": {"source": script_args.dataset_name, "train_split": script_args.dataset_train_split},
         "recipe": {
@@ -283,11 +328,26 @@ def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> d
     return summary
 
 
+def launch(cmd: Sequence[str]) -> None:
+    """Run a training launcher (``accelerate launch --quiet …``, so accelerate adds no traceback of its own).
+
+    A failed run ends this process too, with one line: the training process has printed its error.
+    """
+    import subprocess
+
+    print("$ " + " ".join(cmd), flush=True)
+    code = subprocess.run(list(cmd)).returncode
+    if code:
+        sys.exit(f"training failed (exit status {code}); its error is above")
+
+
 def run(config: str | Path | None = None, argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse (recipe YAML, then CLI flags) and train; bad input ends with a one-line message."""
     try:
         return main(*parse_args(argv, config))
     except InputError as e:
+        if debug_enabled():
+            raise
         sys.exit(f"corrector train: error: {e}")
 
 

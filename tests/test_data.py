@@ -120,15 +120,14 @@ def test_hub_folder_loads_back(tmp_path: Path) -> None:
     assert files == ["README.md", "data/test-00000-of-00001.parquet", "data/train-00000-of-00001.parquet"]
     readme = (folder / "README.md").read_text()
     head = _header(readme)
-    assert head["dataset_info"]["splits"] == [
-        {"name": "train", "num_examples": 8},
-        {"name": "test", "num_examples": 2},
-    ]
+    splits = head["dataset_info"]["splits"]
+    assert [(s["name"], s["num_examples"]) for s in splits] == [("train", 8), ("test", 2)]
+    assert [s["num_bytes"] for s in splits] == [dd["train"].data.nbytes, dd["test"].data.nbytes]
     assert head["configs"][0]["data_files"] == [
         {"split": "train", "path": "data/train-*.parquet"},
         {"split": "test", "path": "data/test-*.parquet"},
     ]
-    assert "| test | 2 | 3 | 0.0 | 0.0 | 0.0 |" in readme
+    assert "| test | 2 | 3 | 0.00 | 0.00 | 0.00 |" in readme  # two decimals, as everywhere else
     assert "Prompt template: `lift`" in readme
     loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
     assert {k: len(v) for k, v in loaded.items()} == {"train": 8, "test": 2}

@@ -189,5 +189,7 @@ def test_cli_correct_and_evaluate_with_a_tiny_adapter(tiny_llama, tmp_path, caps
     results = json.loads((run / "results.json").read_text())
     assert [s["name"] for s in results["systems"]][2:4] == ["llm_rescoring", "corrected"]
     assert results["prompt"]["template"] == "lift" and results["corrector"]["kind"] == "adapter"
-    assert main([*args[:5], "--model", str(adapter), "--template", "seed", "--output-dir", str(run)]) == 2
+    assert (
+        main([*args[:5], "--model", str(adapter), "--template", "seed", "--output-dir", str(run), "--overwrite"]) == 2
+    )
     assert "trained with prompt template lift but seed was given" in capsys.readouterr().err

@@ -15,9 +15,11 @@ from corrector.nbest import Candidate, NBestList
 from corrector.prompts import PromptConfig
 
 
-def _plain(records: list[NBestList]) -> list[NBestList]:
-    """The records as formats without scores, sources or partitions carry them."""
-    return [NBestList.from_texts(r.trial_id, r.texts, r.ground_truth) for r in records]
+def _plain(records: list[NBestList], partitions: bool = False) -> list[NBestList]:
+    """The records as formats without scores or sources (or, unless ``partitions``, partitions) carry them."""
+    return [
+        NBestList.from_texts(r.trial_id, r.texts, r.ground_truth, r.partition if partitions else None) for r in records
+    ]
 
 
 def test_seed_round_trip(tmp_path: Path, records: list[NBestList]) -> None:
@@ -53,7 +55,7 @@ def test_chat_round_trip_with_scores_and_counts(tmp_path: Path) -> None:
 def test_hyporadise_round_trip(tmp_path: Path, records: list[NBestList]) -> None:
     path = write_nbest(records, tmp_path / "h.json", "hyporadise")
     assert detect_format(path) == "hyporadise"
-    assert read_nbest(path) == _plain(records)
+    assert read_nbest(path) == _plain(records, partitions=True)
     items = json.loads(path.read_text())
     assert items[1]["input"] == ["call my son", "call my sun", "call my son", "fall my son"]
     assert items[1]["output"] == "call my son"
@@ -65,7 +67,10 @@ def test_hyporadise_round_trip(tmp_path: Path, records: list[NBestList]) -> None
 def test_alpaca_export(tmp_path: Path, records: list[NBestList]) -> None:
     path = write_nbest(records, tmp_path / "a.jsonl", "alpaca")
     rows = [json.loads(x) for x in path.read_text().splitlines()]
-    assert [set(r) for r in rows] == [{"instruction", "input", "output"}] * 4
+    assert [set(r) for r in rows] == [{"instruction", "input", "output", "partition"}] + [
+        {"instruction", "input", "output"}
+    ] * 3
+    assert rows[0]["partition"] == "train"  # a record's partition is kept as a field
     assert rows[0]["instruction"] == (
         "Given the following 3 candidate transcriptions from a brain-to-text decoder, "
         "generate the most accurate and coherent transcription:"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import corrector.models as models
+from corrector import hub
 from corrector.errors import InputError
 
 
@@ -16,7 +17,8 @@ def cache(tmp_path, monkeypatch) -> Path:
     return tmp_path / "cache"
 
 
-def test_resolve_model_passes_other_names_through(tiny_llama):
+def test_resolve_model_passes_folders_and_reachable_hub_ids_through(tiny_llama, monkeypatch):
+    monkeypatch.setattr(hub, "hub_reachable", lambda: True)
     assert models.resolve_model("meta-llama/Llama-3.2-3B-Instruct") == "meta-llama/Llama-3.2-3B-Instruct"
     assert models.resolve_model(str(tiny_llama)) == str(tiny_llama)
 

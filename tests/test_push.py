@@ -8,6 +8,7 @@ import datasets
 import huggingface_hub
 import pytest
 
+from corrector import hub
 from corrector.cli import main
 from corrector.data import build_dataset_dict, save
 from corrector.nbest import NBestList
@@ -46,6 +47,7 @@ def test_push_calls_hub_client(saved, monkeypatch, capsys):
             calls.append(("upload", repo_id, repo_type, files))
 
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(hub, "hub_reachable", lambda: True)
     assert main(["push", str(saved), "me/ds", "--token", "t0k"]) == 0
     assert calls == [
         ("init", "t0k"),

@@ -1,22 +1,32 @@
-"""``corrector stats FILE...``: trials, unique candidates and baseline WERs of N-best files."""
+"""``corrector stats FILE...``: trials, unique candidates and baseline WERs of N-best files.
+
+Files without ground truth (e.g. a competition's test partition) get the label-free columns only.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from corrector.data import load_records
-from corrector.metrics import baseline_wers, normalize, scorable
+from corrector.commands._args import add_limit
+
+LABEL_FREE = ["file", "trials", "mean unique", "skipped"]
+WER_COLUMNS = ["cand-1 WER %", "majority WER %", "oracle WER %"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", help="N-best files (seed JSONL, chat JSONL, HyPoradise JSON) or saved datasets")
-    p.add_argument("--partition", help="only this partition of a saved dataset")
+    p.add_argument("--partition", help="only this partition of a saved dataset (default: all)")
+    add_limit(p, "trials of each file")
     p.add_argument("--json", action="store_true", help="print one JSON object per file instead of a table")
 
 
-def file_stats(path: str, partition: str | None = None) -> dict:
-    records = load_records(path, partition)
+def file_stats(path: str, partition: str | None = None, limit: int | None = None) -> dict:
+    from corrector.data import load_records
+    from corrector.metrics import baseline_wers, normalize, scorable
+
+    records = load_records(path, partition)[:limit]
     recs, skipped = scorable(records)
     uniq = [len(r.unique(key=normalize)) for r in records]
     out = {
@@ -32,19 +42,22 @@ def file_stats(path: str, partition: str | None = None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    rows = [file_stats(f, args.partition) for f in args.files]
+    rows = [file_stats(f, args.partition, args.limit) for f in args.files]
     if args.json:
         for r in rows:
             print(json.dumps(r))
         return 0
-    head = ["file", "trials", "mean unique", "cand-1 WER %", "majority WER %", "oracle WER %", "skipped"]
+    labelled = any("wer" in r for r in rows)
+    head = [*LABEL_FREE[:3], *(WER_COLUMNS if labelled else []), LABEL_FREE[3]]
     table = []
     for r in rows:
         w = r.get("wer", {})
         cells = [f"{w[k]:.2f}" if k in w else "-" for k in ("candidate_1", "majority_vote", "oracle")]
         skipped = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in r["skipped"].items()) or "0"
-        table.append([r["file"], str(r["trials"]), f"{r['mean_unique']:.2f}", *cells, skipped])
+        table.append([r["file"], str(r["trials"]), f"{r['mean_unique']:.2f}", *(cells if labelled else []), skipped])
     widths = [max(len(x) for x in col) for col in zip(head, *table)]
     for line in [head, ["-" * w for w in widths], *table]:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    if not labelled:
+        print("no trial has a ground truth, so no WER columns", file=sys.stderr)
     return 0
