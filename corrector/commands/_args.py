@@ -3,15 +3,16 @@
 ``Parser`` accepts each ``--flag-name`` also as ``--flag_name``; turns every ``store_true`` /
 ``store_false`` option into a ``Flag`` that takes ``--plot``, ``--no-plot``, ``--plot false`` and
 ``--plot=true``; shows each option's default in its help; and takes no abbreviations (one that
-works today would break when a flag is added). Options added later get all of this without a line
-of their own. The number types
-(``positive_int`` ...) check values at parse time; ``add_overwrite`` and ``add_limit`` add the
-options every command that writes or reads trials shares.
+works today would break when a flag is added); unknown arguments are reported with the
+sub-command's own usage (``corrector.cli``). Options added later get all of this without a line of
+their own. The number types (``positive_int`` ...) check values at parse time; ``add_overwrite``
+and ``add_limit`` add the options every command that writes or reads trials shares.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -98,7 +99,7 @@ class Parser(argparse.ArgumentParser):
             if arg == "--":
                 out += args[i - 1 :]
                 break
-            if not arg.startswith("--") or len(arg) == 2:
+            if not arg.startswith("--"):
                 out.append(arg)
                 continue
             name, eq, value = arg.partition("=")
@@ -119,8 +120,6 @@ class Parser(argparse.ArgumentParser):
         return out
 
     def parse_known_args(self, args=None, namespace=None):
-        import sys
-
         args = sys.argv[1:] if args is None else args
         return super().parse_known_args(self.normalise(args), namespace)
 
