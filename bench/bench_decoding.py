@@ -82,20 +82,33 @@ def _mib(pid: int | str, path: str, key: str) -> float:
     return float("nan")
 
 
+def _cpu_s(pid: int | str) -> float:
+    """User + system CPU seconds of a live process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[str, int | str]:
+    return {"main": "self"} | {f"worker {k}": c.pid for k, c in enumerate(multiprocessing.active_children(), 1)}
+
+
 def memory() -> dict[str, tuple[float, float]]:
     """Peak RSS and current PSS (MiB) of this process and its live children, by role."""
-    procs = {"main": "self"} | {f"worker {k}": c.pid for k, c in enumerate(multiprocessing.active_children(), 1)}
-    return {name: (_mib(pid, "status", "VmHWM:"), _mib(pid, "smaps_rollup", "Pss:")) for name, pid in procs.items()}
+    return {
+        name: (_mib(pid, "status", "VmHWM:"), _mib(pid, "smaps_rollup", "Pss:")) for name, pid in _processes().items()
+    }
 
 
-def decode_phase(cfg: GenerateConfig, p, trials: list[int]) -> tuple[list[float], dict, dict]:
-    """Generate's decode phase: seconds from its start to each result, the results, memory (max PSS sampled)."""
+def decode_phase(cfg: GenerateConfig, p, trials: list[int]) -> tuple[list[float], dict, dict, dict]:
+    """Generate's decode phase: seconds from its start to each result, the results, memory (max PSS sampled),
+    and the CPU share each decoding process got (1.0: a whole core; less: others used the cores)."""
     Path("/proc/self/clear_refs").write_text("5")  # peak RSS from here
     t0 = time.perf_counter()
     with gen._quiet_stdio():  # KenLM's banner, once per build here
         decoder = build_decoder(cfg, p)
-    stamps, results, mem = [], {}, {}
+    stamps, results, mem, share = [], {}, {}, {}
     with gen._workers(cfg, p, decoder, len(trials)) as decode:
+        t_start, cpu_start = time.perf_counter(), _cpu_s("self")
         for trial, sources in decode(gen._tasks(p, trials)):
             stamps.append(time.perf_counter() - t0)
             results[trial] = sources
@@ -103,7 +116,12 @@ def decode_phase(cfg: GenerateConfig, p, trials: list[int]) -> tuple[list[float]
                 now = memory()  # peak RSS only grows; PSS is sampled, the largest sum kept
                 if sum(v[1] for v in now.values()) >= sum(v[1] for v in mem.values()):
                     mem = now
-    return stamps, results, mem
+            if len(stamps) == len(trials) - 1:
+                procs = _processes()
+                busy = {k: v for k, v in procs.items() if k != "main"} or procs
+                wall = time.perf_counter() - t_start
+                share = {k: (_cpu_s(pid) - (cpu_start if pid == "self" else 0.0)) / wall for k, pid in busy.items()}
+    return stamps, results, mem, share
 
 
 def measure(cfg: GenerateConfig, n_trials: int, fork: bool = True) -> tuple[list[float], dict, dict]:
@@ -193,9 +211,17 @@ def main() -> None:
         print(f"  whole (set-up included)   {one[0]:8.2f}   {two[0]:8.2f}   {two[0] / one[0]:5.2f}   {own[0]:8.2f}")
         print(f"  steady state              {one[1]:8.2f}   {two[1]:8.2f}   {two[1] / one[1]:5.2f}   {own[1]:8.2f}")
         print("  (steady state: from each worker's first result to the last)")
+        labels = {"1": "1 worker", "2 forked": "2 forked", "2 own": "2 building their own"}
+        shares = {name: runs[name][3] for name in ("1", "2 forked")}  # the timed comparison
+        cells = "; ".join(
+            f"{labels[n]} {' / '.join(f'{100 * v:.0f}' for v in sh.values())}" for n, sh in shares.items()
+        )
+        print(f"  CPU share of each decoding process, % of a core: {cells}")
+        if min(v for sh in shares.values() for v in sh.values()) < 0.9:
+            print("  WARNING: a decoding process got under 90 % of a core: other work shared the CPU; not valid")
 
         print("\nmemory, MiB (peak RSS / PSS)")
-        for name, label in (("1", "1 worker"), ("2 forked", "2 forked"), ("2 own", "2 building their own")):
+        for name, label in labels.items():
             mem = runs[name][2]
             cells = ", ".join(f"{who} {rss:.0f} / {pss:.0f}" for who, (rss, pss) in mem.items())
             workers = [v for who, v in mem.items() if who != "main"]
