@@ -1,116 +1,158 @@
-"""Real Brain-to-Text '24 benchmark: train a SmolLM2-135M corrector on CPU, evaluate on held-out trials.
+"""Real Brain-to-Text '24 benchmark: pooled decoder variants, a corrector trained on CPU, held-out WER.
 
-Data: ``../shared/data/b2t24_val_nbest/`` (880 trials x 10 candidates, four decoder variants). Fixed
-split by trial: every fifth trial is held out (176 test, 704 train) in every variant, so the same
-sentences never cross the split. The corrector trains on the train trials of ``--variants`` (same
-sentences, different candidate lists) and is evaluated on the held-out trials of ``val_b2t_24_bi``.
-Nothing is tuned on the held-out trials.
+Data: ``../shared/data/b2t24_val_nbest/`` (880 trials x 10 candidates, four decoder variants). The
+variants' lists of the same trial are pooled into one list (``corrector.pooling``). Fixed split by
+trial: every fifth trial (0, 5, 10, ...) is held out (176 test, 704 train). Which variants to pool
+is chosen on the *training* trials (``--variants auto``: the subset whose pooled majority vote has
+the lowest training WER). The corrector trains on the training trials (its own inner validation,
+every fifth of them, calibrates the gate and, for selection, the combiner); nothing is tuned on the
+held-out trials.
 
-    python bench/b2t24_real.py                     # ~1 h on a 2-core CPU
-    python bench/b2t24_real.py --max-steps 20      # a quick smoke run
+    python bench/b2t24_real.py --corrector selection      # reward-model selection (~40 min on 2 cores)
+    python bench/b2t24_real.py --corrector generative     # SFT corrector with the vote gate
+    python bench/b2t24_real.py --max-steps 20             # a quick smoke run
 
-Prints the table (candidate 1, majority vote, LLM rescoring, corrected with CI, oracle) and the
-wall time of each stage; the run folder holds the evaluation reports and plot.
+Prints the held-out table (candidate 1, single-variant majority, pooled majority, word-level vote,
+corrected, gated, oracle, with CIs and p-values against candidate 1 and the pooled vote), the
+training-trial figures the choices were made on, and the wall time of each stage.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
 import time
+from itertools import combinations
 from pathlib import Path
 
 from common import B2T24_DIR, ROOT
 
-from corrector.train import launch
-
 VARIANTS = ("bi", "uni", "wfst_bi", "wfst_uni")
+RECIPES = {"generative": "sft_smollm2_cpu", "selection": "rerank_smollm2_cpu"}
 
 
-def build_dataset(variants: list[str], out: Path, template: str, dedup: bool) -> Path:
-    import datasets
+def variant_path(v: str) -> Path:
+    return B2T24_DIR / f"val_b2t_24_{v}.jsonl"
 
-    from corrector.data import every_kth, save, to_dataset
-    from corrector.formats import read_nbest
+
+def choose_variants(train_ids: set[str]) -> tuple[list[str], list[tuple[float, list[str]]]]:
+    """The variant subset whose pooled majority vote has the lowest WER on the training trials (fewest on ties)."""
+    from corrector.data import load_records
+    from corrector.metrics import majority_vote, wer
+    from corrector.pooling import pool
+
+    lists = {v: [r for r in load_records(variant_path(v)) if r.trial_id in train_ids] for v in VARIANTS}
+    table = []
+    for k in range(1, len(VARIANTS) + 1):
+        for subset in combinations(VARIANTS, k):
+            recs = lists[subset[0]] if k == 1 else pool([(v, lists[v]) for v in subset])
+            table.append((wer([r.ground_truth for r in recs], [majority_vote(r) for r in recs]), list(subset)))
+    table.sort(key=lambda row: (round(row[0], 6), len(row[1])))
+    return table[0][1], table
+
+
+def build_dataset(variants: list[str], out: Path, template: str, sources: bool) -> Path:
+    from corrector.data import DATASET, build_dataset_dict, every_kth, save
+    from corrector.files import check_output
+    from corrector.pooling import load_inputs
     from corrector.prompts import PromptConfig
 
-    cfg = PromptConfig(template=template, dedup=dedup, counts=dedup)
-    train = []
-    for v in variants:
-        recs = every_kth(read_nbest(B2T24_DIR / f"val_b2t_24_{v}.jsonl"), k=5)
-        train += [r for r in recs if r.partition == "train"]
-    test = [r for r in every_kth(read_nbest(B2T24_DIR / "val_b2t_24_bi.jsonl"), k=5) if r.partition == "test"]
-    dd = datasets.DatasetDict({"train": to_dataset(train, cfg), "test": to_dataset(test, cfg)})
-    save(dd, out, cfg, source=str(B2T24_DIR), variants=variants)
-    print(f"dataset: {len(train)} train trials ({', '.join(variants)}), {len(test)} held-out trials (bi)")
+    cfg = PromptConfig(template=template, dedup=True, counts=True, sources=sources)
+    records = every_kth(load_inputs([variant_path(v) for v in variants], pool_them=len(variants) > 1), k=5)
+    check_output(out, overwrite=True, kind=DATASET)
+    save(build_dataset_dict(records), out, cfg, source=str(B2T24_DIR), variants=variants)
+    print(f"dataset: {len(records)} pooled trials of {', '.join(variants)} (every 5th held out as test) in {out}")
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=str(ROOT / "outputs" / "b2t24_real"))
-    p.add_argument("--variants", default="bi,uni", help=f"training variants, from {','.join(VARIANTS)}")
-    p.add_argument("--template", default="lift")
+    p.add_argument("--out", help="run folder (default: outputs/b2t24_real_<corrector>)")
+    p.add_argument("--corrector", choices=sorted(RECIPES), default="selection")
     p.add_argument(
-        "--no-dedup", action="store_true", help="list all 10 candidates instead of distinct ones with counts"
+        "--variants",
+        default="auto",
+        help=f"variants to pool, from {','.join(VARIANTS)}; 'auto': the best pooled vote on training trials",
     )
+    p.add_argument("--template", default="seed")
+    p.add_argument("--sources", action="store_true", help="prompts also say how many variants wrote each candidate")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, default=-1)
-    p.add_argument("--learning-rate", type=float, default=2e-4)
-    p.add_argument("--lora-targets", default="q_proj,k_proj,v_proj,o_proj")
-    p.add_argument("--skip-train", action="store_true", help="evaluate an adapter trained earlier in --out")
+    p.add_argument("--learning-rate", type=float, help="default: the recipe's")
+    p.add_argument("--lora-targets", help="default: the recipe's (q/k/v/o)")
+    p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more recipe flags, passed on as they are")
+    p.add_argument("--skip-train", action="store_true", help="evaluate a model trained earlier in --out")
     args = p.parse_args(argv)
     if not B2T24_DIR.is_dir():
         sys.exit(f"b2t24_real: {B2T24_DIR} not found (set CORRECTOR_B2T_DIR)")
-    out = Path(args.out)
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = set(variants) - set(VARIANTS)
-    if unknown:
-        sys.exit(f"b2t24_real: unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
-    times = {}
+    from corrector.train import launch
+
+    out = Path(args.out or ROOT / "outputs" / f"b2t24_real_{args.corrector}")
+    times: dict[str, float] = {}
+    train_ids = {str(i) for i in range(880) if i % 5}
+    if args.variants == "auto":
+        variants, table = choose_variants(train_ids)
+        print("pooled majority WER on the 704 training trials (the choice is made here, never on held-out trials):")
+        for w, subset in table:
+            print(f"  {'+'.join(subset):28s} {w:.2f}{'   <- chosen' if subset == variants else ''}")
+    else:
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        if unknown := set(variants) - set(VARIANTS):
+            sys.exit(f"b2t24_real: unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+    dataset = build_dataset(variants, out / "dataset", args.template, args.sources)
+    model = out / "model"
     t = time.time()
-    dataset = build_dataset(variants, out / "dataset", args.template, not args.no_dedup)
-    adapter = out / "adapter"
     if not args.skip_train:
+        recipe = RECIPES[args.corrector]
         cmd = [
             str(Path(sys.executable).parent / "accelerate"), "launch", "--quiet",
             "--config_file", str(ROOT / "accelerate_configs" / "cpu.yaml"),
-            str(ROOT / "recipes" / "sft_smollm2_cpu.py"),
+            str(ROOT / "recipes" / f"{recipe}.py"),
             "--dataset_name", str(dataset),
-            "--output_dir", str(adapter),
-            "--template", args.template,
-            "--dedup", str(not args.no_dedup),
-            "--counts", str(not args.no_dedup),
+            "--output_dir", str(model),
             "--num_train_epochs", str(args.epochs),
             "--max_steps", str(args.max_steps),
-            "--learning_rate", str(args.learning_rate),
-            "--lora_target_modules", *args.lora_targets.split(","),
             "--logging_steps", "10",
-            "--overwrite", "true",  # this benchmark's own adapter folder
+            "--overwrite", "true",  # this benchmark's own model folder
         ]  # fmt: skip
-        launch(cmd)
+        if args.learning_rate:
+            cmd += ["--learning_rate", str(args.learning_rate)]
+        if args.lora_targets:
+            cmd += ["--lora_target_modules", *args.lora_targets.split(",")]
+        launch([*cmd, *args.extra])
     times["train"] = time.time() - t
 
+    from corrector.data import load_records
     from corrector.evaluation import EvalArguments, run_evaluation
+    from corrector.metrics import majority_vote
 
+    test = load_records(dataset, "test")
+    single = {r.trial_id: majority_vote(r) for r in load_records(variant_path(variants[0]))}
     t = time.time()
-    run_evaluation(
+    ev = run_evaluation(
         EvalArguments(
             data=str(dataset),
             partition="test",
             output_dir=str(out / "eval"),
-            model=str(adapter),
-            rescoring_model="smollm2-135m-instruct",
+            model=str(model),
             batch_size=16,
             overwrite=True,  # this benchmark's own run folder
-        )
+        ),
+        {f"majority_{variants[0]}_only": [single[r.trial_id] for r in test]},
     )
     times["evaluate"] = time.time() - t
+    summary = json.loads((model / "training_summary.json").read_text())
     print(
-        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores; wall time: "
+        f"\npooled variants: {'+'.join(variants)}; corrector: {args.corrector} ({summary.get('recipe', {}).get('name')})"
+    )
+    print(f"inner validation ({summary['gate']['trials']} training trials): gate {summary['gate']}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; wall time: "
         + ", ".join(f"{k} {v / 60:.1f} min" for k, v in times.items())
+        + f"; correction {len(ev.records) / times['evaluate']:.2f} trials/s (scoring included)"
     )
     return 0
 

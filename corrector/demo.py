@@ -6,12 +6,17 @@ settings; ``--fresh`` starts over):
 1. corpus: the project's demo sentences split into LM text, train and held-out sentences
    (held-out sentences never reach the LM text);
 2. lexicon from CMUdict (with variants) for the vocabulary, and a 4-gram ARPA from the LM text;
-3. simulated Brain-to-Text-like logits (seed NPZ + transcripts pickle), read back by the real loaders;
-4. N-best lists with the lexicon CTC beam search + KenLM into a ``DatasetDict`` (train / test);
-5. LoRA training of SmolLM2-135M-Instruct through ``accelerate launch recipes/sft_smollm2_cpu.py``;
-6. evaluation on the held-out partition: table, report files and plot.
+3. simulated Brain-to-Text-like logits of several decoders (one noise seed each, as the real
+   files hold ten decoder seeds' outputs; seed NPZ + transcripts pickle), read back by the real loaders;
+4. N-best lists of each decoder with the lexicon CTC beam search + KenLM, pooled by trial into one
+   ``DatasetDict`` (train / test) whose prompts show distinct candidates with their votes;
+5. LoRA training of SmolLM2-135M-Instruct through ``accelerate launch recipes/sft_smollm2_cpu.py``,
+   with the vote gate calibrated on inner-validation training trials;
+6. evaluation on the held-out partition: table (the ``gated`` row is what ``corrector correct``
+   ships), report files and plot.
 
-No network, no GPU; seeded, so two runs print the same table.
+No network, no GPU; seeded. A rerun reuses a stage only when its settings and the package's code
+are unchanged.
 """
 
 from __future__ import annotations
@@ -37,12 +42,21 @@ def _stage(title: str) -> None:
     print(f"\n=== {title} ===", flush=True)
 
 
+def code_digest() -> str:
+    """A digest of the package's source and the demo corpus: a stage made by other code is not reused."""
+    h = hashlib.sha256()
+    for path in sorted([*(ROOT / "corrector").rglob("*.py"), *(ROOT / "data" / "demo").glob("*")]):
+        h.update(path.relative_to(ROOT).as_posix().encode() + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 class Stages:
-    """Remembers which stages finished with which settings, so a rerun skips them."""
+    """Remembers which stages finished with which settings and code, so a rerun skips them."""
 
     def __init__(self, out: Path, settings: dict):
         self.file = out / "stages.json"
-        self.key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        keyed = {**settings, "code": code_digest()}
+        self.key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
         done = json.loads(self.file.read_text()) if self.file.is_file() else {}
         self.done = done if done.get("key") == self.key else {"key": self.key}
 
@@ -102,32 +116,43 @@ def make_lexicon_and_lm(out: Path, order: int, folds: int) -> None:
     print(f"lexicon: {len(lexicon)} words; {order}-gram LMs: test LM + {folds} cross-fitted train-fold LMs")
 
 
-def simulate(out: Path, noise: float, seed: int) -> None:
+def simulate(out: Path, noise: float, seed: int, decoders: int) -> None:
+    """One logits file per simulated decoder and split (decoder ``d``'s noise seed: ``seed + 1000 d``)."""
+    from tqdm.auto import tqdm
+
     from corrector.logits import save_seed_npz
     from corrector.simulate import phoneme_error_rate, simulate_trials
 
     for i, split in enumerate(("train", "test")):
         sentences = (out / f"{split}.txt").read_text().splitlines()
-        trials = simulate_trials(sentences, noise=noise, seed=seed + i)
-        save_seed_npz(out / f"{split}_logits.npz", trials)
         with atomic_write(out / f"{split}_transcripts.pkl", "wb") as f:
             pd.Series(sentences).to_pickle(f)
-        per = phoneme_error_rate(trials, sentences, seed=seed + i)
-        print(f"{split}: {len(trials)} trials, greedy phoneme error rate {per:.1f}%")
+        pers = []
+        for d in tqdm(range(decoders), desc=f"simulating {split}", unit="decoder"):
+            trials = simulate_trials(sentences, noise=noise, seed=seed + i + 1000 * d)
+            save_seed_npz(out / f"{split}_logits_d{d}.npz", trials)
+            pers.append(phoneme_error_rate(trials, sentences, seed=seed + i + 1000 * d))
+        print(
+            f"{split}: {len(sentences)} trials x {decoders} decoders, greedy phoneme error rate "
+            f"{min(pers):.1f}-{max(pers):.1f}%"
+        )
 
 
-def generate(out: Path, beam_size: int, top_n: int, workers: int, folds: int):
+def generate(out: Path, beam_size: int, top_n: int, workers: int, folds: int, decoders: int):
+    """Each decoder's N-best lists (cross-fitted LMs for train), then all decoders pooled by trial."""
     import datasets
 
-    from corrector.data import save
+    from corrector.data import build_dataset_dict, records_of, save
     from corrector.generate import GenerateConfig, generate
+    from corrector.metrics import baseline_wers
+    from corrector.pooling import pool
     from corrector.prompts import PromptConfig
 
-    def run(split: str, lm: str, name: str, indices: list[int] | None = None) -> datasets.Dataset:
+    def run(split: str, lm: str, name: str, d: int, indices: list[int] | None = None) -> datasets.Dataset:
         cfg = GenerateConfig(
-            logits_paths=[str(out / f"{split}_logits.npz")],
+            logits_paths=[str(out / f"{split}_logits_d{d}.npz")],
             transcripts_path=str(out / f"{split}_transcripts.pkl"),
-            output_path=str(out / "nbest" / name),
+            output_path=str(out / "nbest" / f"decoder{d}" / name),
             lexicon=str(out / "lexicon.txt"),
             word_lm_path=str(out / lm),
             beam_size=beam_size,
@@ -139,13 +164,29 @@ def generate(out: Path, beam_size: int, top_n: int, workers: int, folds: int):
         return generate(cfg)[split]
 
     n_train = len((out / "train.txt").read_text().splitlines())
-    folds = [
-        run("train", f"lm_fold{k}.arpa", f"train_fold{k}", list(range(n_train))[part])
-        for k, part in enumerate(_fold_slices(n_train, folds))
-    ]
-    dd = datasets.DatasetDict({"train": datasets.concatenate_datasets(folds), "test": run("test", "lm.arpa", "test")})
-    save(dd, out / "dataset", PromptConfig(template="seed"), source="corrector.demo")  # generate's rows: seed
-    return dd
+    per_decoder = []
+    for d in range(decoders):
+        print(f"decoder {d + 1} of {decoders}", flush=True)
+        parts = [
+            run("train", f"lm_fold{k}.arpa", f"train_fold{k}", d, list(range(n_train))[part])
+            for k, part in enumerate(_fold_slices(n_train, folds))
+        ]
+        train = [r for part in parts for r in records_of(part)]
+        per_decoder.append((f"decoder{d}", train + records_of(run("test", "lm.arpa", "test", d))))
+    pooled = pool(per_decoder)
+    test = [r for r in pooled if r.partition == "test"]
+    single = baseline_wers([r for r in per_decoder[0][1] if r.partition == "test"])
+    print(
+        f"pooled {decoders} decoders x {top_n} candidates; held-out WER: decoder 1's majority "
+        f"{single['majority_vote']:.2f}%, pooled majority {baseline_wers(test)['majority_vote']:.2f}%"
+    )
+    # distinct candidates with their votes across the pool: the corrector sees what the vote sees
+    save(
+        build_dataset_dict(pooled),
+        out / "dataset",
+        PromptConfig("seed", dedup=True, counts=True),
+        source="corrector.demo",
+    )
 
 
 def train(out: Path, max_steps: int, top_n: int, seed: int) -> Path:
@@ -157,7 +198,6 @@ def train(out: Path, max_steps: int, top_n: int, seed: int) -> Path:
         "--dataset_name", str(out / "dataset"),
         "--output_dir", str(adapter),
         "--max_steps", str(max_steps),
-        "--template", "seed",
         "--top_n", str(top_n),
         "--seed", str(seed),
         "--overwrite", "true",  # the demo's own adapter folder, retrained when its settings change
@@ -193,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--order", type=int, default=4, help="n-gram order of the demo LM")
     p.add_argument("--lm-folds", type=int, default=2, help="cross-fitted LMs for the train trials")
     p.add_argument("--beam-size", type=int, default=100)
-    p.add_argument("--top-n", type=int, default=10, help="distinct candidates kept per trial")
+    p.add_argument("--decoders", type=int, default=10, help="simulated decoders (noise seeds) pooled per trial")
+    p.add_argument("--top-n", type=int, default=1, help="distinct candidates kept per decoder and trial")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--max-steps", type=int, default=60, help="LoRA training steps (batch 4)")
     p.add_argument(
@@ -215,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = [
         ("corpus", "corpus", lambda: make_corpus(out, args.n_train, args.n_test, args.seed)),
         ("lm", "lexicon and language model", lambda: make_lexicon_and_lm(out, args.order, args.lm_folds)),
-        ("simulate", "simulated logits", lambda: simulate(out, args.noise, args.seed)),
-        ("generate", "N-best lists: lexicon CTC beam search + KenLM", lambda: generate(out, args.beam_size, args.top_n, args.workers, args.lm_folds)),
+        ("simulate", "simulated logits of several decoders", lambda: simulate(out, args.noise, args.seed, args.decoders)),
+        ("generate", "N-best lists: lexicon CTC beam search + KenLM, pooled across decoders", lambda: generate(out, args.beam_size, args.top_n, args.workers, args.lm_folds, args.decoders)),
         ("train", "LoRA training of SmolLM2-135M-Instruct (accelerate launch)", lambda: train(out, args.max_steps, args.prompt_top_n, args.seed)),
         ("evaluate", "evaluation on the held-out partition", lambda: evaluate(out, args.seed)),
     ]  # fmt: skip

@@ -30,6 +30,7 @@ from typing import Any
 from corrector.commands._args import Parser, non_negative_float, positive_int
 from corrector.errors import InputError, debug_enabled
 from corrector.files import FolderKind, atomic_dir, atomic_write, check_output
+from corrector.gate import encode_threshold, gate_arg
 from corrector.inference import BACKENDS, DEFAULT_MAX_DISTANCE, Correction, fallback_counts
 from corrector.metrics import (
     ErrorCounts,
@@ -49,8 +50,11 @@ from corrector.models import DTYPES
 from corrector.nbest import NBestList
 from corrector.prompts import TEMPLATES
 from corrector.reports import plot_wer, write_errs, write_recogs, write_wer_summary
+from corrector.rover import rover
 
 BASE = "candidate_1"
+VOTE = "majority_vote"
+WORD_VOTE = "word_vote"
 BOUND = "compositional_bound"
 ORACLE = "oracle"
 
@@ -69,6 +73,7 @@ class SystemScore:
     recoverable_gap: float
     harmful_edit_rate: float
     p_value: float | None  # paired test against candidate 1 (None for candidate 1 itself)
+    p_vs_vote: float | None = None  # paired test against the majority vote (None for the vote itself)
 
     @property
     def wer(self) -> float:
@@ -84,6 +89,7 @@ class SystemScore:
             "recoverable_gap": None if math.isnan(self.recoverable_gap) else self.recoverable_gap,
             "harmful_edit_rate": self.harmful_edit_rate,
             "p_value": self.p_value,
+            "p_vs_vote": self.p_vs_vote,
             "sub": c.sub,
             "del": c.dele,
             "ins": c.ins,
@@ -128,16 +134,22 @@ def evaluate(
     n_boot: int = 1000,
     seed: int = 0,
     meta: dict[str, Any] | None = None,
+    gated: bool = False,
 ) -> Evaluation:
     """Score the baselines, the given systems and the oracles on ``records``.
 
-    ``predictions`` maps extra system names (e.g. ``llm_rescoring``) to one text per record, in
-    record order; ``corrections`` (one per record) become the ``corrected`` system. Records without
-    ground truth are skipped (and counted); records without candidates count as empty predictions.
+    Baselines: candidate 1, the majority vote (across every pooled input) and the word-level vote
+    (``corrector.rover``). ``predictions`` maps extra system names (e.g. ``llm_rescoring``) to one
+    text per record, in record order; ``corrections`` (one per record) become the ``corrected``
+    system (the model's own output) and, when ``gated``, the ``gated`` system (after the vote gate:
+    what ``corrector correct`` ships). Records without ground truth are skipped (and counted);
+    records without candidates count as empty predictions.
     """
     extra = {k: list(v) for k, v in (predictions or {}).items()}
     if corrections is not None:
-        extra["corrected"] = [c.text for c in corrections]
+        extra["corrected"] = [c.ungated_text for c in corrections]
+        if gated:
+            extra["gated"] = [c.text for c in corrections]
     for name, texts in extra.items():
         if len(texts) != len(records):
             raise ValueError(f"system {name}: {len(texts)} predictions for {len(records)} records")
@@ -146,13 +158,17 @@ def evaluate(
     mask = [id(r) in keep for r in records]
     refs = [r.ground_truth for r in kept]
 
-    hyps: dict[str, list[str]] = {BASE: [r.best for r in kept], "majority_vote": [majority_vote(r) for r in kept]}
+    hyps: dict[str, list[str]] = {
+        BASE: [r.best for r in kept],
+        VOTE: [majority_vote(r) for r in kept],
+        WORD_VOTE: [rover(r) for r in kept],
+    }
     hyps.update({k: [t for t, m in zip(v, mask) if m] for k, v in extra.items()})
     hyps[ORACLE] = [oracle_choice(r) for r in kept]
     counts = {name: per_utterance(refs, h) for name, h in hyps.items()}
     counts[BOUND] = [compositional_oracle_counts(r) for r in kept]
 
-    base, oracle = counts[BASE], total(counts[ORACLE]).rate
+    base, vote, oracle = counts[BASE], counts[VOTE], total(counts[ORACLE]).rate
     wer_base = total(base).rate
     scores = []
     for name, c in counts.items():
@@ -166,6 +182,7 @@ def evaluate(
                 recoverable_gap(wer_base, w, oracle),
                 harmful_edit_rate(base, c),
                 None if name == BASE else paired_bootstrap(base, c, n_boot=n_boot, seed=seed),
+                None if name == VOTE else paired_bootstrap(vote, c, n_boot=n_boot, seed=seed),
             )
         )
     kept_corr = None if corrections is None else [c for c, m in zip(corrections, mask) if m]
@@ -182,15 +199,16 @@ def _fmt(x: float | None, spec: str) -> str:
 def markdown_table(ev: Evaluation) -> str:
     """The results as a Markdown table (one row per system), with trial and fallback counts under it."""
     lines = [
-        "| system | WER % | 95% CI | rel. reduction % | gap closed | harmful edits % | p vs cand. 1 | S / D / I |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+        "| system | WER % | 95% CI | rel. reduction % | gap closed | harmful edits % | p vs cand. 1 | p vs vote "
+        "| S / D / I |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for s in ev.scores:
         c = s.counts
         lines.append(
             f"| {s.name} | {s.wer:.2f} | [{_fmt(s.ci[0], '.2f')}, {_fmt(s.ci[1], '.2f')}] "
             f"| {s.rel_reduction:.1f} | {_fmt(s.recoverable_gap, '.2f')} | {s.harmful_edit_rate:.1f} "
-            f"| {_fmt(s.p_value, '.3f')} | {c.sub} / {c.dele} / {c.ins} |"
+            f"| {_fmt(s.p_value, '.3f')} | {_fmt(s.p_vs_vote, '.3f')} | {c.sub} / {c.dele} / {c.ins} |"
         )
     words = ev.scores[0].counts.ref_len
     notes = [f"{len(ev.records)} trials ({words} reference words) of partition `{ev.partition}`"]
@@ -201,12 +219,16 @@ def markdown_table(ev: Evaluation) -> str:
         notes.append(f"{n_empty} trials without candidates scored as empty predictions")
     if ev.corrections is not None:
         fb = fallback_counts(ev.corrections)
-        n_fb = sum(v for k, v in fb.items() if k != "no_candidates")
-        detail = ", ".join(f"{v} {k}" for k, v in fb.items() if k != "no_candidates")
+        guard = {k: v for k, v in fb.items() if k in ("empty", "far")}
+        fallback_to = "the majority candidate" if "gated" in ev.hyps else "candidate 1"
         notes.append(
-            f"corrected: {n_fb} of {len(ev.corrections)} outputs fell back to candidate 1"
-            + (f" ({detail})" if detail else "")
+            f"corrected: {sum(guard.values())} of {len(ev.corrections)} outputs fell back to {fallback_to}"
+            + (f" ({', '.join(f'{v} {k}' for k, v in guard.items())})" if guard else "")
         )
+        if "gated" in ev.hyps:
+            notes.append(
+                f"gated: the gate kept the majority candidate over a differing output {fb.get('vote', 0)} times"
+            )
     return "\n".join(lines) + "\n\n" + "; ".join(notes) + ".\n"
 
 
@@ -284,6 +306,13 @@ class EvalArguments:
     data: str | None = field(
         default=None, metadata={"help": "saved DatasetDict folder, N-best file or Hub dataset id"}
     )
+    pool: str | None = field(
+        default=None,
+        metadata={
+            "help": "more N-best files or saved datasets, comma-separated, pooled with data by trial (one list per "
+            "trial; the vote counts across every input)"
+        },
+    )
     partition: str = field(default="test", metadata={"help": "partition to evaluate ('all': every record)"})
     hold_out_every: int | None = field(
         default=None,
@@ -320,6 +349,14 @@ class EvalArguments:
         metadata={
             "help": "guard: fall back to candidate 1 when the output's WER to every candidate exceeds this",
             "type": non_negative_float,
+        },
+    )
+    gate: str = field(
+        default="auto",
+        metadata={
+            "help": "vote gate: 'auto' uses the model's calibrated threshold (a 'gated' row beside 'corrected'), "
+            "'off' shows the raw model only, a number sets the threshold",
+            "type": gate_arg,
         },
     )
     predictions: str | None = field(
@@ -408,9 +445,14 @@ def parse_args(argv: Sequence[str] | None = None, config: str | Path | None = No
 
 def load_partition(args: EvalArguments) -> list[NBestList]:
     """The records of ``args.partition`` (after the every-k-th split for plain files), first ``limit`` only."""
-    from corrector.data import every_kth, load_dataset_dict, records_of
+    from corrector.data import build_dataset_dict, every_kth, load_dataset_dict, records_of
 
-    dd = load_dataset_dict(args.data)
+    if args.pool:
+        from corrector.pooling import pool_sources
+
+        dd = build_dataset_dict(pool_sources([args.data, *[p for p in args.pool.split(",") if p.strip()]]))
+    else:
+        dd = load_dataset_dict(args.data)
     records = [r for ds in dd.values() for r in records_of(ds)]
     if args.hold_out_every:
         records = [r for r in every_kth(records, args.hold_out_every) if args.partition in ("all", r.partition)]
@@ -462,8 +504,11 @@ def _check_before_work(args: EvalArguments) -> None:
     check_output(args.output_dir, inputs=inputs, overwrite=args.overwrite, kind=EVAL_RUN)
 
 
-def run_evaluation(args: EvalArguments) -> Evaluation:
-    """Load the partition, run the requested systems, score, write the run folder and print the table."""
+def run_evaluation(args: EvalArguments, extra: Mapping[str, Sequence[str]] | None = None) -> Evaluation:
+    """Load the partition, run the requested systems, score, write the run folder and print the table.
+
+    ``extra``: more systems to score beside the baselines (name: one text per record of the partition).
+    """
     from corrector.data import saved_prompt
 
     _check_before_work(args)
@@ -478,7 +523,7 @@ def run_evaluation(args: EvalArguments) -> Evaluation:
         from corrector.models import hide_progress_bars
 
         hide_progress_bars()
-    predictions: dict[str, list[str]] = {}
+    predictions: dict[str, list[str]] = {k: list(v) for k, v in (extra or {}).items()}
     meta: dict[str, Any] = {"data": args.data, "arguments": dataclasses.asdict(args)}
     if args.rescoring_model:
         from corrector.rescoring import Rescorer
@@ -498,18 +543,25 @@ def run_evaluation(args: EvalArguments) -> Evaluation:
             backend=args.backend,
             max_distance=args.max_distance,
             default_prompt=saved,
+            gate=args.gate,
         )
         ckpt = corrector.checkpoint
         if ckpt.kind == "base" and saved and args.template and args.template != saved.template:
             print(f"prompt template {args.template} overrides the dataset's {saved.template}", file=sys.stderr)
-        meta["corrector"] = {"kind": ckpt.kind, "base_model": ckpt.base_model, "adapter": ckpt.adapter}
+        meta["corrector"] = {
+            "kind": ckpt.kind,
+            "base_model": ckpt.base_model,
+            "adapter": ckpt.adapter,
+            "gate": None if corrector.gate is None else encode_threshold(corrector.gate),
+        }
         meta["prompt"] = corrector.prompt.to_dict()
         corrections = corrector.correct(
             records, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, progress=progress
         )
     elif args.predictions:
         predictions["corrected"] = read_predictions(args.predictions, records)
-    ev = evaluate(records, predictions, corrections, args.partition, args.n_boot, args.seed, meta)
+    gated = corrections is not None and corrector.gate is not None
+    ev = evaluate(records, predictions, corrections, args.partition, args.n_boot, args.seed, meta, gated)
     write_outputs(ev, args.output_dir, plot=args.plot)
     print(markdown_table(ev), end="")
     print(f"results, reports{' and plot' if args.plot else ''} written to {args.output_dir}", file=sys.stderr)

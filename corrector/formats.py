@@ -77,14 +77,14 @@ def detect_format(path: str | Path) -> str:
 
 
 _NUMBERED = re.compile(r"^\s*(\d+)[).]\s?(.*)$")
-_SUFFIX = re.compile(r"^(.*?)(?: \(x(\d+)\))?(?: \[score (-?[\d.]+(?:e[-+]?\d+)?)\])?$")
+_SUFFIX = re.compile(r"^(.*?)(?: \((?:x(\d+))?(?:, )?(?:\d+ decoders?)?\))?(?: \[score (-?[\d.]+(?:e[-+]?\d+)?)\])?$")
 
 
 def parse_candidates(content: str) -> tuple[list[str], list[float | None]]:
     """Numbered candidates (``1) text`` or ``1. text``) after ``Candidates:`` (or anywhere if absent).
 
-    Suffixes written by this project's templates, ``(x3)`` and ``[score -1.5]``, are read back:
-    a count repeats the candidate, a score is kept.
+    Suffixes written by this project's templates, ``(x3)``, ``(x3, 2 decoders)`` and ``[score -1.5]``,
+    are read back: a count repeats the candidate, a score is kept (the decoder count is not a candidate).
     """
     _, sep, tail = content.partition("Candidates:")
     body = tail if sep else content
@@ -181,7 +181,7 @@ def to_format(nbest: NBestList, fmt: str, cfg: PromptConfig) -> dict[str, Any]:
     HyPoradise rows list the candidates ``cfg`` shows (``top_n``, ``dedup``) without prompt text.
     """
     if fmt == "hyporadise":
-        row = {"input": [c.text for c, _ in shown_candidates(nbest, cfg)], "output": nbest.ground_truth}
+        row = {"input": [c.text for c, _, _ in shown_candidates(nbest, cfg)], "output": nbest.ground_truth}
         row["id"] = nbest.trial_id
     elif fmt in ("seed", "chat", "alpaca"):
         p = render(nbest, cfg)

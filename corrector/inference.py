@@ -13,12 +13,13 @@ import json
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from corrector.errors import InputError
-from corrector.metrics import align, normalize
+from corrector.gate import differs, gated, parse_gate
+from corrector.metrics import align, majority_vote, normalize
 from corrector.models import CACHE_NAME, DEFAULT_MODEL, cache_dir, load_model, load_tokenizer
 from corrector.nbest import NBestList
 from corrector.prompts import PromptConfig, merge_prompt, render
@@ -35,7 +36,7 @@ _PREFIX = re.compile(
     re.IGNORECASE,
 )
 _NUMBERING = re.compile(r"^(?:\d{1,3}\s*[).:]|[-*\u2022])\s*")
-_SUFFIX = re.compile(r"(?:\s*\(x\d+\))?(?:\s*\[score [^\]]*\])?$")
+_SUFFIX = re.compile(r"(?:\s*\((?:x\d+)?(?:, )?(?:\d+ decoders?)?\))?(?:\s*\[score [^\]]*\])?$")
 _PAIRS = {'"': '"', "\u201c": "\u201d", "'": "'", "\u2018": "\u2019", "`": "`"}
 _SPACE = re.compile(r"\s+")
 
@@ -87,29 +88,52 @@ class Correction:
     """The corrector's prediction for one trial.
 
     ``text`` is what is scored; ``raw`` the model's output before clean-up. ``fallback`` says why
-    candidate 1 (or, with no candidates, the empty string) replaced the model's output: ``"empty"``,
-    ``"far"`` (farther than the threshold from every candidate) or ``"no_candidates"``; ``None`` when
-    the model's output is used.
+    the model's output was not used: ``"empty"`` or ``"far"`` (farther than the threshold from every
+    candidate; candidate 1 replaces it, or the majority candidate when a gate is on), ``"vote"`` (the
+    gate kept the majority candidate: the model was not confident enough) or ``"no_candidates"``
+    (empty prediction); ``None`` when the model's output is used. ``ungated`` is what the model
+    chose before the gate, and ``margin`` its confidence over the majority candidate (set where a
+    gate was consulted).
     """
 
     trial_id: str
     text: str
     raw: str = ""
     fallback: str | None = None
+    ungated: str | None = None
+    margin: float | None = None
+
+    @property
+    def ungated_text(self) -> str:
+        """The output without the gate (what the raw model gives)."""
+        return self.text if self.ungated is None else self.ungated
 
     def to_dict(self) -> dict[str, Any]:
-        return {"trial_id": self.trial_id, "text": self.text, "raw": self.raw, "fallback": self.fallback}
+        return {
+            "trial_id": self.trial_id,
+            "text": self.text,
+            "raw": self.raw,
+            "fallback": self.fallback,
+            "ungated": self.ungated,
+            "margin": self.margin,
+        }
 
 
-def guard(nbest: NBestList, raw: str, max_distance: float = DEFAULT_MAX_DISTANCE) -> Correction:
-    """Clean ``raw`` and keep it unless it is empty or farther than ``max_distance`` from every candidate."""
+def guard(
+    nbest: NBestList, raw: str, max_distance: float = DEFAULT_MAX_DISTANCE, fallback_text: str | None = None
+) -> Correction:
+    """Clean ``raw`` and keep it unless it is empty or farther than ``max_distance`` from every candidate.
+
+    A rejected output is replaced by ``fallback_text`` (default: candidate 1).
+    """
     if not nbest.candidates:
         return Correction(nbest.trial_id, "", raw, "no_candidates")
+    fallback_text = nbest.best if fallback_text is None else fallback_text
     text = clean_output(raw)
     if not normalize(text):
-        return Correction(nbest.trial_id, nbest.best, raw, "empty")
+        return Correction(nbest.trial_id, fallback_text, raw, "empty")
     if distance(text, nbest) > max_distance:
-        return Correction(nbest.trial_id, nbest.best, raw, "far")
+        return Correction(nbest.trial_id, fallback_text, raw, "far")
     return Correction(nbest.trial_id, text, raw)
 
 
@@ -125,10 +149,23 @@ def fallback_counts(corrections: Sequence[Correction]) -> dict[str, int]:
 class Checkpoint:
     """What ``Corrector.from_pretrained`` loads: a base model, maybe an adapter, and the prompt config."""
 
-    kind: str  # "adapter", "merged" or "base"
+    kind: str  # "adapter", "merged", "base" or "selection" (a reward-model adapter, corrector.selection)
     base_model: str
     adapter: str | None
     prompt: PromptConfig
+    summary: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def calibrated_gate(self) -> float | None:
+        """The gate threshold chosen at training time (``training_summary.json``), if any."""
+        from corrector.gate import GateCalibration
+
+        gate = (self.summary or {}).get("gate")
+        return (
+            GateCalibration.from_dict(gate, f"{self.adapter or self.base_model}/{SUMMARY_FILE}").threshold
+            if gate
+            else None
+        )
 
 
 def _summary(folder: Path) -> dict[str, Any] | None:
@@ -214,12 +251,13 @@ def resolve_checkpoint(
         raise InputError(f"{folder}/{SUMMARY_FILE} records no prompt config; pass the template it was trained with")
     _check_prompt(model, trained_prompt, prompt)
     if is_adapter:
+        kind = "selection" if summary.get("kind") == "selection" else "adapter"
         return Checkpoint(
-            "adapter", _pick_base(model, summary.get("base_model"), base_model), str(folder), trained_prompt
+            kind, _pick_base(model, summary.get("base_model"), base_model), str(folder), trained_prompt, summary
         )
     if base_model is not None and summary.get("base_model"):
         _pick_base(model, summary["base_model"], base_model)
-    return Checkpoint("merged", str(folder), None, trained_prompt)
+    return Checkpoint("merged", str(folder), None, trained_prompt, summary)
 
 
 def _pick_base(model: str, trained: str | None, given: str | None) -> str:
@@ -296,7 +334,7 @@ class TransformersBackend:
         bar = tqdm(total=len(ids), desc="correcting", unit="trial", disable=not progress)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            batch = tok.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
+            batch = tok.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt").to(self.model.device)
             width = batch["input_ids"].shape[1]
             stop = StoppingCriteriaList([_EndOfLine(tok, width, self.newline_ids())])
             with torch.inference_mode():
@@ -306,6 +344,25 @@ class TransformersBackend:
             bar.update(len(chunk))
         bar.close()
         return out
+
+    def completion_log_probs(
+        self, prompts: Sequence[str], completions: Sequence[str], batch_size: int = 8
+    ) -> list[float]:
+        """``log P(completion | prompt)`` under the model: the completion as an assistant turn, end token included.
+
+        ``prompts`` are chat-formatted up to the assistant's turn (``Corrector.prompt_text``); the
+        completion is scored token by token as the tokenizer's chat template writes it.
+        """
+        from corrector.scoring import log_probs
+
+        tok = self.tokenizer
+        seqs, starts = [], []
+        for prompt, completion in zip(prompts, completions):
+            head = tok(prompt, add_special_tokens=False)["input_ids"]
+            tail = tok(f"{completion}{tok.eos_token or ''}", add_special_tokens=False)["input_ids"]
+            seqs.append(head + tail)
+            starts.append(len(head))
+        return log_probs(self.model, seqs, starts, tok.pad_token_id, batch_size)
 
 
 class _EndOfLine:
@@ -370,7 +427,11 @@ BACKENDS = ("transformers", "vllm")
 
 
 class Corrector:
-    """Renders N-best lists with the training template, generates, cleans and guards."""
+    """Renders N-best lists with the training template, generates, cleans, guards and (with a gate) votes.
+
+    ``gate`` is a threshold on the model's log-probability margin of its output over the majority
+    candidate (``corrector.gate``): where they differ, the output is kept only above it. None: no gate.
+    """
 
     def __init__(
         self,
@@ -379,10 +440,12 @@ class Corrector:
         prompt: PromptConfig,
         max_distance: float = DEFAULT_MAX_DISTANCE,
         checkpoint: Checkpoint | None = None,
+        gate: float | None = None,
     ):
         self.backend, self.tokenizer, self.prompt = backend, tokenizer, prompt
         self.max_distance = max_distance
         self.checkpoint = checkpoint
+        self.gate = gate
 
     @classmethod
     def from_pretrained(
@@ -397,6 +460,8 @@ class Corrector:
         backend: str = "transformers",
         max_distance: float = DEFAULT_MAX_DISTANCE,
         default_prompt: PromptConfig | None = None,
+        gate: str | float = "auto",
+        device: str | None = None,
     ) -> Corrector:
         """Load an adapter on its base model, a merged model, or a base model for zero-shot correction.
 
@@ -404,14 +469,29 @@ class Corrector:
         (Hub id, folder or ``smollm2-135m-instruct``). ``base_model`` and ``prompt`` (a ``PromptConfig``
         or a template name) are checked against the adapter's training record; a base model renders
         with ``prompt`` over ``default_prompt`` (the data's saved config). ``merge`` folds the LoRA
-        weights into the base (faster generation; ignored for 4-bit models).
+        weights into the base (faster generation; ignored for 4-bit models). ``gate``: ``"auto"`` uses
+        the threshold calibrated at training time (none for a model without one), ``"off"`` none, a
+        number that threshold. A selection model (``corrector.rerank``) loads as a
+        ``corrector.selection.Selector``, which corrects the same way. ``device``: default CUDA when
+        available (4-bit models are placed by bitsandbytes).
         """
         if backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         ckpt = resolve_checkpoint(model, base_model, prompt, default_prompt)
+        threshold = _gate_threshold(ckpt, gate)
+        if ckpt.kind == "selection":
+            from corrector.selection import Selector
+
+            if backend != "transformers":
+                raise InputError(f"{model} is a selection model; it scores with the transformers backend only")
+            return Selector.from_checkpoint(ckpt, dtype=dtype, gate=threshold, device=device)
         tok_source = ckpt.adapter if ckpt.adapter and _has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model
         tokenizer = load_tokenizer(tok_source, padding_side="left")
         if backend == "vllm":
+            if threshold is not None:
+                raise InputError(
+                    f"{model}: the vote gate scores with the transformers backend; pass --gate off for vllm"
+                )
             return cls(VllmBackend(ckpt, dtype=dtype), tokenizer, ckpt.prompt, max_distance, ckpt)
         lm = load_model(ckpt.base_model, dtype=dtype, load_in_4bit=load_in_4bit)
         if ckpt.adapter:
@@ -420,8 +500,10 @@ class Corrector:
             lm = PeftModel.from_pretrained(lm, ckpt.adapter)
             if merge and not load_in_4bit:
                 lm = lm.merge_and_unload()
+        if not load_in_4bit:
+            lm = lm.to(default_device(device))
         lm.eval()
-        return cls(TransformersBackend(lm, tokenizer), tokenizer, ckpt.prompt, max_distance, ckpt)
+        return cls(TransformersBackend(lm, tokenizer), tokenizer, ckpt.prompt, max_distance, ckpt, threshold)
 
     def prompt_text(self, nbest: NBestList) -> str:
         """The chat-formatted prompt of one record, ending where the assistant's answer starts."""
@@ -463,7 +545,43 @@ class Corrector:
             progress=progress,
         )
         raw_of = dict(zip(todo, raws))
-        return [guard(r, raw_of.get(i, ""), self.max_distance) for i, r in enumerate(records)]
+        if self.gate is None:
+            return [guard(r, raw_of.get(i, ""), self.max_distance) for i, r in enumerate(records)]
+        majorities = [majority_vote(r) for r in records]
+        guarded = [guard(r, raw_of.get(i, ""), self.max_distance, majorities[i]) for i, r in enumerate(records)]
+        ask = [i for i, c in enumerate(guarded) if c.fallback is None and differs(c.text, majorities[i])]
+        prompts = [self.prompt_text(records[i]) for i in ask]
+        scores = self.backend.completion_log_probs(
+            prompts + prompts, [guarded[i].text for i in ask] + [majorities[i] for i in ask], batch_size
+        )
+        margins = {i: own - vote for i, own, vote in zip(ask, scores, scores[len(ask) :])}
+        return [with_gate(c, majorities[i], margins.get(i), self.gate) for i, c in enumerate(guarded)]
+
+
+def with_gate(c: Correction, majority: str, margin: float | None, threshold: float) -> Correction:
+    """``c`` after the vote gate: the majority candidate unless the output beats it by more than ``threshold``."""
+    if c.fallback is not None or not differs(c.text, majority):
+        return c
+    text, voted = gated(c.text, majority, margin, threshold)
+    return replace(c, text=text, fallback="vote" if voted else None, ungated=c.text, margin=margin)
+
+
+def _gate_threshold(ckpt: Checkpoint, gate: str | float) -> float | None:
+    gate = parse_gate(gate)
+    if gate == "off":
+        return None
+    if gate == "auto":
+        return ckpt.calibrated_gate
+    return float(gate)
+
+
+def default_device(device: str | None = None) -> str:
+    """``device``, else ``cuda`` when available, else ``cpu``."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _has_tokenizer(folder: Path) -> bool:

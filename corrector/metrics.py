@@ -143,10 +143,14 @@ def first_candidate(nbest: NBestList) -> str:
 
 
 def majority_vote(nbest: NBestList) -> str:
-    """Most frequent normalised candidate; ties go to the earlier candidate. Returns the original text."""
-    if not nbest.candidates:
+    """Most frequent normalised candidate; ties go to the earlier candidate. Returns the original text.
+
+    On a pooled list the vote counts across every input. An empty candidate never wins (a list of
+    empty candidates only gives the empty string).
+    """
+    ranked = [(c, k) for c, k in nbest.unique(key=normalize) if normalize(c.text)]
+    if not ranked:
         return ""
-    ranked = nbest.unique(key=normalize)
     top = max(k for _, k in ranked)
     return next(c.text for c, k in ranked if k == top)
 

@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from corrector.errors import InputError
+from corrector.metrics import normalize
 from corrector.nbest import Candidate, NBestList
+from corrector.pooling import input_name
 
 SEED_INSTRUCTION = (
     "Given the following {n} candidate transcriptions from a brain-to-text decoder, "
@@ -39,9 +41,13 @@ HYPORADISE_INSTRUCTION = (
 class PromptConfig:
     """Which template renders the candidates, and how.
 
-    top_n: keep the first n candidates (None: all). dedup: drop repeated candidates, keeping
-    rank order. counts: with dedup, show how many times each occurred, e.g. ``(x3)``.
-    show_scores: append each candidate's total decoder score.
+    top_n: show the first n candidates (None: all); with dedup, the first n distinct ones, their
+    votes still counted over the whole list. dedup: show each distinct candidate once
+    (compared after ``corrector.metrics.normalize``, as the vote compares them; empty ones left
+    out), in rank order. counts: with dedup, show how many times each occurred, e.g. ``(x3)``:
+    its votes, across every pooled input. sources: with dedup, show how many pooled inputs
+    (decoders) wrote it, e.g. ``(x3, 2 decoders)``. show_scores: append each candidate's total
+    decoder score.
     """
 
     template: str = "lift"
@@ -49,12 +55,15 @@ class PromptConfig:
     dedup: bool = False
     counts: bool = False
     show_scores: bool = False
+    sources: bool = False
 
     def __post_init__(self) -> None:
         if self.template not in TEMPLATES:
             raise ValueError(f"unknown prompt template {self.template!r}; choose one of {sorted(TEMPLATES)}")
         if self.counts and not self.dedup:
             raise ValueError("prompt option counts=True needs dedup=True")
+        if self.sources and not self.dedup:
+            raise ValueError("prompt option sources=True needs dedup=True")
         if self.top_n is not None and self.top_n < 1:
             raise ValueError(f"top_n must be at least 1, got {self.top_n}")
 
@@ -104,16 +113,27 @@ class RenderedPrompt:
         return [{"role": "assistant", "content": target}]
 
 
-def shown_candidates(nbest: NBestList, cfg: PromptConfig) -> list[tuple[Candidate, int]]:
-    """The candidates a prompt shows under ``cfg`` (first ``top_n``, de-duplicated), each with its count."""
-    nb = nbest.top(cfg.top_n)
-    return nb.unique() if cfg.dedup else [(c, 1) for c in nb.candidates]
+def shown_candidates(nbest: NBestList, cfg: PromptConfig) -> list[tuple[Candidate, int, int]]:
+    """The candidates a prompt shows under ``cfg``, each with its count and how many pooled inputs wrote it.
+
+    Without dedup: the first ``top_n`` candidates (count 1 each). With dedup: the first ``top_n``
+    distinct candidates, their votes counted over the whole list (a pooled list included).
+    """
+    if not cfg.dedup:
+        return [(c, 1, 1) for c in nbest.top(cfg.top_n).candidates]
+    groups: dict[str, list[Candidate]] = {}
+    for c in nbest.candidates:
+        key = normalize(c.text)
+        if key:
+            groups.setdefault(key, []).append(c)
+    return [(g[0], len(g), len({input_name(c) for c in g})) for g in list(groups.values())[: cfg.top_n]]
 
 
-def _suffix(cand: Candidate, count: int, cfg: PromptConfig) -> str:
-    s = ""
-    if cfg.counts:
-        s += f" (x{count})"
+def _suffix(cand: Candidate, count: int, n_sources: int, cfg: PromptConfig) -> str:
+    votes = [f"x{count}"] if cfg.counts else []
+    if cfg.sources:
+        votes.append(f"{n_sources} decoder{'s' if n_sources != 1 else ''}")
+    s = f" ({', '.join(votes)})" if votes else ""
     if cfg.show_scores and cand.score is not None:
         s += f" [score {cand.score:.2f}]"
     return s
@@ -121,12 +141,12 @@ def _suffix(cand: Candidate, count: int, cfg: PromptConfig) -> str:
 
 def _seed(shown, cfg):
     instruction = SEED_INSTRUCTION.format(n=len(shown))
-    block = "\n".join(f"{i}. {c.text}{_suffix(c, k, cfg)}" for i, (c, k) in enumerate(shown, 1))
+    block = "\n".join(f"{i}. {c.text}{_suffix(c, k, n, cfg)}" for i, (c, k, n) in enumerate(shown, 1))
     return instruction, block, f"{instruction}\n\n{block}\n\n{SEED_FOOTER}"
 
 
 def _lift(shown, cfg):
-    block = "\n".join(f"{i}) {c.text}{_suffix(c, k, cfg)}" for i, (c, k) in enumerate(shown, 1))
+    block = "\n".join(f"{i}) {c.text}{_suffix(c, k, n, cfg)}" for i, (c, k, n) in enumerate(shown, 1))
     return LIFT_INSTRUCTION, block, f"{LIFT_INSTRUCTION}\n\nCandidates:\n{block}"
 
 
@@ -134,9 +154,9 @@ def _hyporadise(shown, cfg):
     if not shown:
         best, others = "", ""
     else:
-        (c0, k0), rest = shown[0], shown[1:]
-        best = f"{c0.text}{_suffix(c0, k0, cfg)}"
-        others = "\n".join(f"{c.text}{_suffix(c, k, cfg)}" for c, k in rest)
+        (c0, k0, n0), rest = shown[0], shown[1:]
+        best = f"{c0.text}{_suffix(c0, k0, n0, cfg)}"
+        others = "\n".join(f"{c.text}{_suffix(c, k, n, cfg)}" for c, k, n in rest)
     block = f"Best hypothesis:\n{best}\n\nOther hypotheses:\n{others}"
     return HYPORADISE_INSTRUCTION, block, f"{HYPORADISE_INSTRUCTION}\n\n{block}\n\nTrue transcription:"
 

@@ -34,31 +34,14 @@ class Rescorer:
         self, texts: Sequence[str], batch_size: int = 16, progress: bool = False
     ) -> list[tuple[float, int]]:
         """``(sum of token log-probabilities, number of tokens)`` of each text, batched by length."""
-        import torch
-        from tqdm.auto import tqdm
+        from corrector.scoring import log_probs
 
         ids = [self.start_ids + self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        device = next(self.model.parameters()).device
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        out: list[tuple[float, int]] = [(0.0, 0)] * len(ids)
-        for start in tqdm(range(0, len(order), batch_size), desc="rescoring", unit="batch", disable=not progress):
-            chunk = order[start : start + batch_size]
-            width = max(len(ids[i]) for i in chunk)
-            input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
-            input_ids, mask = input_ids.to(device), mask.to(device)
-            with torch.inference_mode():
-                logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-            sums = (logp * mask[:, 1:]).sum(1).detach().cpu().tolist()
-            for row, i in enumerate(chunk):
-                n = len(ids[i]) - len(self.start_ids)
-                out[i] = (sums[row] if n else float("-inf"), n)  # an empty candidate never wins
-        return out
+        n_start = len(self.start_ids)
+        sums = log_probs(self.model, ids, [n_start] * len(ids), pad, batch_size, progress, desc="rescoring")
+        # an empty candidate never wins
+        return [(total if len(seq) > n_start else float("-inf"), len(seq) - n_start) for total, seq in zip(sums, ids)]
 
     def score(self, log_likelihood: float, n_tokens: int) -> float:
         return log_likelihood / max(n_tokens, 1) if self.length_norm else log_likelihood

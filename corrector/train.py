@@ -53,8 +53,8 @@ RECIPE_TRAINING_KEYS = (
 
 
 @dataclass
-class ScriptArguments:
-    """The project's own training options: where the N-best data comes from and how it is shown."""
+class DataArguments:
+    """Options every training recipe shares: where the N-best data comes from, how it is shown, the gate."""
 
     dataset_name: str | None = field(
         default=None,
@@ -83,11 +83,17 @@ class ScriptArguments:
     show_scores: bool | None = field(
         default=None, metadata={"help": "Show each candidate's decoder score (default: the dataset's)."}
     )
-    shuffle_candidates: bool = field(
-        default=False, metadata={"help": "Augmentation: add copies of each trial with its candidates shuffled."}
+    sources: bool | None = field(
+        default=None,
+        metadata={"help": "With dedup, show how many pooled decoders wrote each candidate (default: the dataset's)."},
     )
-    shuffle_copies: int = field(default=1, metadata={"help": "Shuffled copies added per trial."})
-    shuffle_seed: int = field(default=0, metadata={"help": "Seed of the candidate shuffling."})
+    gate_validation_every: int = field(
+        default=5,
+        metadata={
+            "help": "Hold out every k-th training trial (the 1st, (k+1)-th, ...) as inner validation, not trained "
+            "on, to calibrate the gate over the majority vote (0: no inner validation, no gate)."
+        },
+    )
     fit_strategy: str = field(
         default="drop_candidates",
         metadata={
@@ -124,14 +130,30 @@ class ScriptArguments:
         return cfg
 
 
+@dataclass
+class ScriptArguments(DataArguments):
+    """Options of the SFT recipes: the shared data options and a candidate-shuffling augmentation."""
+
+    shuffle_candidates: bool = field(
+        default=False, metadata={"help": "Augmentation: add copies of each trial with its candidates shuffled."}
+    )
+    shuffle_copies: int = field(default=1, metadata={"help": "Shuffled copies added per trial."})
+    shuffle_seed: int = field(default=0, metadata={"help": "Seed of the candidate shuffling."})
+
+
 def make_parser() -> Any:
     from trl import ModelConfig, SFTConfig, TrlParser
 
     return TrlParser((ScriptArguments, SFTConfig, ModelConfig))
 
 
-def parse_args(argv: Sequence[str] | None = None, config: str | Path | None = None) -> tuple[Any, Any, Any]:
-    """Parse ``argv`` (default ``sys.argv[1:]``); ``config`` is the recipe YAML unless argv names one."""
+def parse_args(
+    argv: Sequence[str] | None = None, config: str | Path | None = None, parser: Any = None
+) -> tuple[Any, Any, Any]:
+    """Parse ``argv`` (default ``sys.argv[1:]``); ``config`` is the recipe YAML unless argv names one.
+
+    ``parser``: a ``TrlParser`` over other dataclasses (default: the SFT recipe's, ``make_parser``).
+    """
     import torch
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -140,12 +162,12 @@ def parse_args(argv: Sequence[str] | None = None, config: str | Path | None = No
     if not torch.cuda.is_available() and "--use_cpu" not in args:
         args += ["--use_cpu", "true"]  # else a GPU recipe's bf16 fails validation here; bf16 is turned off later
     try:
-        return tuple(make_parser().parse_args_and_config(args))
+        return tuple((parser or make_parser()).parse_args_and_config(args))
     except ValueError as e:
         raise InputError(str(e)) from None
 
 
-def adapt_to_hardware(training_args: Any, script_args: ScriptArguments) -> Any:
+def adapt_to_hardware(training_args: Any, script_args: DataArguments) -> Any:
     """Without CUDA: no bf16/fp16 autocast, no activation checkpointing; default output under ``outputs/``."""
     import torch
 
@@ -154,7 +176,7 @@ def adapt_to_hardware(training_args: Any, script_args: ScriptArguments) -> Any:
         changes.update(bf16=False, fp16=False, activation_checkpointing=False, gradient_checkpointing=False)
     if training_args.output_dir in (None, "trainer_output"):
         changes["output_dir"] = str(OUTPUTS / (script_args.recipe or "sft"))
-    if training_args.completion_only_loss is None:
+    if getattr(training_args, "completion_only_loss", False) is None:
         changes["completion_only_loss"] = True  # prompt/completion data: loss on the completion only
     changes = {k: v for k, v in changes.items() if getattr(training_args, k) != v}
     return dataclasses.replace(training_args, **changes) if changes else training_args
@@ -166,7 +188,7 @@ def augment(records: Sequence[NBestList], copies: int, seed: int) -> list[NBestL
     return [r for rec in records for r in (rec, *(shuffled(rec, rng) for _ in range(copies)))]
 
 
-def load_split(script_args: ScriptArguments, partition: str) -> list[NBestList]:
+def load_split(script_args: DataArguments, partition: str) -> list[NBestList]:
     from corrector.data import load_records
 
     source = script_args.dataset_name
@@ -246,11 +268,23 @@ def _final_loss(log_history: list[dict[str, Any]], mean_loss: float) -> float:
     return float(losses[-1]) if losses else float(mean_loss)
 
 
-def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> dict[str, Any]:
-    """Train one adapter; write it, the tokenizer and ``training_summary.json`` to ``output_dir``."""
-    import torch
-    from trl import SFTTrainer, get_peft_config
+@dataclass
+class Run:
+    """What every recipe prepares before its trainer: arguments adapted to the machine, data, tokenizer, prompt."""
 
+    training_args: Any
+    base_model: str
+    tokenizer: Any
+    prompt: PromptConfig
+    train: list[NBestList]
+    inner_validation: list[NBestList]
+
+
+def prepare(script_args: DataArguments, training_args: Any, model_args: Any) -> Run:
+    """Check the data and output folder, load the training split and carve the inner validation off it."""
+    import torch
+
+    from corrector.gate import inner_validation
     from corrector.models import DEFAULT_MODEL, load_tokenizer
 
     if not script_args.dataset_name:
@@ -270,22 +304,99 @@ def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> d
             "corrupts later gradients); set eval_strategy: no and evaluate the saved adapter afterwards"
         )
     base_model = model_args.model_name_or_path or DEFAULT_MODEL
-    tokenizer = load_tokenizer(base_model)
     records = load_split(script_args, script_args.dataset_train_split)[: script_args.max_train_examples]
-    prompt = script_args.dataset_prompt()
-    train_ds, report = build_split(records, script_args, tokenizer, training_args.max_length, prompt)
+    train, held = inner_validation(records, script_args.gate_validation_every)
+    if held:
+        print(f"inner validation (gate calibration, not trained on): {len(held)} of {len(records)} training trials")
+    return Run(training_args, base_model, load_tokenizer(base_model), script_args.dataset_prompt(), train, held)
+
+
+def summary_of(
+    run: Run, script_args: DataArguments, model_args: Any, trainer: Any, result: Any, wall: float
+) -> dict[str, Any]:
+    """The ``training_summary.json`` fields every recipe writes."""
+    log_history = trainer.state.log_history
+    training = run.training_args
+    return {
+        "base_model": run.base_model,
+        "prompt": run.prompt.to_dict(),
+        "dataset": {"source": script_args.dataset_name, "train_split": script_args.dataset_train_split},
+        "recipe": {
+            "name": script_args.recipe,
+            "script": dataclasses.asdict(script_args),
+            "model": dataclasses.asdict(model_args),
+            "training": {k: _plain(getattr(training, k)) for k in RECIPE_TRAINING_KEYS if hasattr(training, k)},
+        },
+        "train_trials": len(run.train),
+        "inner_validation_trials": len(run.inner_validation),
+        "world_size": training.world_size,
+        "steps": trainer.state.global_step,
+        "final_loss": _final_loss(log_history, result.training_loss),
+        "wall_time_s": round(wall, 2),
+        "log_history": log_history,
+    }
+
+
+def finish(trainer: Any, summary: dict[str, Any], output_dir: str, dataset_name: str | None, push: bool) -> None:
+    """Write ``training_summary.json`` (rank 0), push if asked, and tear the trainer down safely."""
+    if trainer.is_world_process_zero():
+        with atomic_write(Path(output_dir) / SUMMARY_FILE) as f:
+            json.dump(summary, f, indent=2, default=str)
+            f.write("\n")
+        print(f"adapter, tokenizer and {SUMMARY_FILE} saved to {output_dir}", flush=True)
+    if push:
+        trainer.push_to_hub(dataset_name=dataset_name)
+    # Barrier first: gloo's worker threads must be done with every collective (a finished all-gather
+    # drops its tensors, which takes the GIL) before the DDP reducer's teardown joins them while
+    # holding the GIL; without it a rank could deadlock at exit (seen with py-spy on CPU DDP).
+    trainer.accelerator.wait_for_everyone()
+    trainer.end()
+
+
+def calibrate_gate(
+    model: Any, base_model: str, prompt: PromptConfig, records: Sequence[NBestList], output_dir: str
+) -> dict[str, Any]:
+    """The gate threshold on the inner validation: the trained model corrects it, margins over the vote decide.
+
+    A 4-bit model on CPU is not run in the process that trained it (bitsandbytes' CPU inference
+    repacking fails or corrupts it): the saved adapter is loaded afresh on a float32 base instead.
+    """
+    import torch
+
+    from corrector.gate import ALWAYS, calibrate
+    from corrector.inference import Corrector, TransformersBackend
+    from corrector.models import load_tokenizer
+
+    if getattr(model, "is_loaded_in_4bit", False) and not torch.cuda.is_available():
+        corrector = Corrector.from_pretrained(output_dir, base_model, prompt, dtype="float32", gate=ALWAYS)
+    else:
+        tokenizer = load_tokenizer(base_model, padding_side="left")
+        corrector = Corrector(TransformersBackend(model.eval(), tokenizer), tokenizer, prompt, gate=ALWAYS)
+    out = corrector.correct(records, batch_size=8)
+    cal = calibrate(records, [c.ungated_text for c in out], [c.margin for c in out])
+    print(f"gate on {cal.trials} inner-validation trials: threshold {cal.threshold:g}, WER {cal.wer}", flush=True)
+    return {**cal.to_dict(), "margin": "log P(output) - log P(majority candidate) under the trained model"}
+
+
+def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> dict[str, Any]:
+    """Train one adapter; write it, the tokenizer and ``training_summary.json`` (with the gate) to ``output_dir``."""
+    from trl import SFTTrainer, get_peft_config
+
+    run = prepare(script_args, training_args, model_args)
+    training_args = run.training_args
+    train_ds, report = build_split(run.train, script_args, run.tokenizer, training_args.max_length, run.prompt)
     print(report.describe(), flush=True)
     eval_ds = None
     if training_args.eval_strategy != "no" and script_args.dataset_test_split:
         eval_records = load_split(script_args, script_args.dataset_test_split)
-        eval_ds, _ = build_split(eval_records, script_args, tokenizer, training_args.max_length, prompt)
+        eval_ds, _ = build_split(eval_records, script_args, run.tokenizer, training_args.max_length, run.prompt)
 
     trainer = SFTTrainer(
         model=load_for_training(model_args, training_args),
         args=training_args,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
-        processing_class=tokenizer,
+        processing_class=run.tokenizer,
         peft_config=get_peft_config(model_args),
     )
     start = time.perf_counter()
@@ -293,38 +404,18 @@ def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> d
     wall = time.perf_counter() - start
     trainer.save_model(training_args.output_dir)
 
-    log_history = trainer.state.log_history
     summary = {
-        "base_model": base_model,
-        "prompt": prompt.to_dict(),
+        "kind": "generative",
+        **summary_of(run, script_args, model_args, trainer, result, wall),
         "data_fingerprint": fingerprint(*(d for d in (train_ds, eval_ds) if d is not None)),
-        "dataset": {"source": script_args.dataset_name, "train_split": script_args.dataset_train_split},
-        "recipe": {
-            "name": script_args.recipe,
-            "script": dataclasses.asdict(script_args),
-            "model": dataclasses.asdict(model_args),
-            "training": {k: _plain(getattr(training_args, k)) for k in RECIPE_TRAINING_KEYS},
-        },
         "length_guard": report.to_dict(),
         "train_examples": len(train_ds),
-        "world_size": training_args.world_size,
-        "steps": trainer.state.global_step,
-        "final_loss": _final_loss(log_history, result.training_loss),
-        "wall_time_s": round(wall, 2),
-        "log_history": log_history,
     }
-    if trainer.is_world_process_zero():
-        with atomic_write(Path(training_args.output_dir) / SUMMARY_FILE) as f:
-            json.dump(summary, f, indent=2, default=str)
-            f.write("\n")
-        print(f"adapter, tokenizer and {SUMMARY_FILE} saved to {training_args.output_dir}", flush=True)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.dataset_name)
-    # Barrier first: gloo's worker threads must be done with every collective (a finished all-gather
-    # drops its tensors, which takes the GIL) before the DDP reducer's teardown joins them while
-    # holding the GIL; without it a rank could deadlock at exit (seen with py-spy on CPU DDP).
-    trainer.accelerator.wait_for_everyone()
-    trainer.end()
+    if run.inner_validation and trainer.is_world_process_zero():
+        summary["gate"] = calibrate_gate(
+            trainer.model, run.base_model, run.prompt, run.inner_validation, training_args.output_dir
+        )
+    finish(trainer, summary, training_args.output_dir, script_args.dataset_name, training_args.push_to_hub)
     return summary
 
 

@@ -96,7 +96,7 @@ def test_convert_between_formats(tmp_path: Path, records: list[NBestList], capsy
         "3",
     )
     row = json.loads((tmp_path / "a.jsonl").read_text().splitlines()[1])
-    assert row["input"] == "1. call my son (x2)\n2. call my sun (x1)"
+    assert row["input"] == "1. call my son (x2)\n2. call my sun (x1)\n3. fall my son (x1)"  # 3 distinct
 
 
 def test_convert_to_dataset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

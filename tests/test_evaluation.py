@@ -15,6 +15,7 @@ from corrector.formats import write_nbest
 from corrector.inference import Correction
 from corrector.nbest import NBestList
 from corrector.reports import counts_of, word_alignment
+from corrector.rover import rover
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,6 +50,7 @@ def test_table_agrees_with_the_metrics_module():
     expected = {
         "candidate_1": [r.best for r in kept],
         "majority_vote": [metrics.majority_vote(r) for r in kept],
+        "word_vote": [rover(r) for r in kept],
         "llm_rescoring": [r.texts[-1] if r.candidates else "" for r in kept],
         "corrected": [t for t, k in zip(CORRECTED, keep) if k],
         "oracle": [metrics.oracle_choice(r) for r in kept],
@@ -68,6 +70,9 @@ def test_table_agrees_with_the_metrics_module():
         assert s.harmful_edit_rate == pytest.approx(metrics.harmful_edit_rate(base, counts))
         if name != "candidate_1":
             assert s.p_value == metrics.paired_bootstrap(base, counts, n_boot=200)
+        if name != "majority_vote":
+            vote = metrics.per_utterance(refs, expected["majority_vote"])
+            assert s.p_vs_vote == metrics.paired_bootstrap(vote, counts, n_boot=200)
     bound = metrics.total([metrics.compositional_oracle_counts(r) for r in kept]).rate
     assert ev.score("compositional_bound").wer == pytest.approx(bound)
     assert ev.skipped == {"no_ground_truth": 1, "no_candidates": 1}
@@ -80,7 +85,7 @@ def test_table_agrees_with_the_metrics_module():
 def test_run_folder_holds_every_output(tmp_path):
     ev = _evaluation()
     write_outputs(ev, tmp_path)
-    systems = ["candidate_1", "majority_vote", "llm_rescoring", "corrected", "oracle"]
+    systems = ["candidate_1", "majority_vote", "word_vote", "llm_rescoring", "corrected", "oracle"]
     for name in systems:
         for kind in ("recogs", "errs", "wer-summary"):
             assert (tmp_path / f"{kind}-test-{name}.txt").is_file(), (kind, name)
@@ -88,7 +93,7 @@ def test_run_folder_holds_every_output(tmp_path):
     assert (tmp_path / "wer.png").read_bytes()[:4] == b"\x89PNG"
     results = json.loads((tmp_path / "results.json").read_text())
     assert [s["name"] for s in results["systems"]] == [*systems, "compositional_bound"]
-    assert results["systems"][3]["wer"] == pytest.approx(ev.score("corrected").wer)
+    assert results["systems"][4]["wer"] == pytest.approx(ev.score("corrected").wer)
     assert results["fallbacks"] == {"no_candidates": 1}
     assert "| corrected |" in (tmp_path / "results.md").read_text()
     rows = [json.loads(line) for line in (tmp_path / "predictions-test.jsonl").read_text().splitlines()]
@@ -180,14 +185,16 @@ def test_cli_correct_and_evaluate_with_a_tiny_adapter(tiny_llama, tmp_path, caps
     )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["trial_id"] for r in rows] == [r.trial_id for r in RECORDS]
-    assert rows[4] == {"trial_id": "t5", "text": "", "raw": "", "fallback": "no_candidates"}
-    assert "fallbacks to candidate 1" in capsys.readouterr().err
+    assert rows[4] == {
+        "trial_id": "t5", "text": "", "raw": "", "fallback": "no_candidates", "ungated": None, "margin": None
+    }  # fmt: skip
+    assert "fallbacks: " in capsys.readouterr().err
     run = tmp_path / "run"
     args = ["evaluate", "--data", str(data), "--partition", "all", "--model", str(adapter), "--rescoring-model"]
     args += [str(tiny_llama), "--max-new-tokens", "4", "--n-boot", "20", "--output-dir", str(run), "--quiet"]
     assert main(args) == 0
     results = json.loads((run / "results.json").read_text())
-    assert [s["name"] for s in results["systems"]][2:4] == ["llm_rescoring", "corrected"]
+    assert [s["name"] for s in results["systems"]][2:5] == ["word_vote", "llm_rescoring", "corrected"]
     assert results["prompt"]["template"] == "lift" and results["corrector"]["kind"] == "adapter"
     assert (
         main([*args[:5], "--model", str(adapter), "--template", "seed", "--output-dir", str(run), "--overwrite"]) == 2

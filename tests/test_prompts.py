@@ -74,9 +74,9 @@ def test_registry() -> None:
             LIFT + "\n\nCandidates:\n1) i want some water (x2) [score -1.00]\n2) i won some water (x1) [score -1.25]\n"
             "3) i want sum water (x1)",
         ),
-        (
-            PromptConfig("lift", top_n=3, dedup=True, counts=True),
-            LIFT + "\n\nCandidates:\n1) i want some water (x2)\n2) i won some water (x1)",
+        (  # with dedup, top_n counts distinct candidates; votes are counted over the whole list
+            PromptConfig("lift", top_n=1, dedup=True, counts=True),
+            LIFT + "\n\nCandidates:\n1) i want some water (x2)",
         ),
         (
             PromptConfig("hyporadise"),

@@ -103,3 +103,22 @@ def test_readme_table_lists_every_recipe():
     assert "| recipe | model | method | GPU memory | command |" in readme
     for path in RECIPES:
         assert f"recipes/{path.stem}.py" in readme
+
+
+RERANK = sorted((ROOT / "recipes" / "configs").glob("rerank_*.yaml"))
+
+
+def test_the_selection_recipes_exist_and_parse_strictly():
+    from corrector.rerank import parse_args as parse_rerank
+
+    assert {p.stem for p in RERANK} == {"rerank_smollm2_cpu", "rerank_llama3b"}
+    for path in RERANK:
+        script = (ROOT / "recipes" / f"{path.stem}.py").read_text()
+        assert f'"{path.stem}.yaml"' in script and "corrector.rerank import run" in script
+        args, training, model = parse_rerank(["--config", str(path)])
+        assert args.recipe == path.stem and training.output_dir == f"outputs/{path.stem}"
+        assert model.use_peft and model.lora_task_type == "SEQ_CLS" and args.gate_validation_every == 5
+        assert args.max_rejected >= 1
+    bad = ROOT / "recipes" / "configs" / "rerank_smollm2_cpu.yaml"
+    with pytest.raises(InputError, match="shuffle_candidates"):  # an SFT-only option is unknown here
+        parse_rerank(["--config", str(bad), "--shuffle_candidates", "true"])

@@ -129,9 +129,19 @@ def test_outputs_adapter_tokenizer_and_summary(trained, dataset_dir, tiny_llama)
         assert key in saved, key
     assert saved["base_model"] == str(tiny_llama)
     assert PromptConfig.from_dict(saved["prompt"]) == PromptConfig("seed")
-    assert saved["train_examples"] == 12 and saved["recipe"]["name"] == "sft_smollm2_cpu"
+    # every 5th of the 12 trials (t0, t5, t10) is inner validation for the gate, never trained on
+    assert saved["train_examples"] == 9 and saved["inner_validation_trials"] == 3
+    assert saved["kind"] == "generative" and saved["recipe"]["name"] == "sft_smollm2_cpu"
     assert saved["recipe"]["training"]["bf16"] is False
     assert saved["length_guard"]["over_length"] == 0
+
+
+def test_the_gate_is_calibrated_on_the_inner_validation(trained):
+    summary, out, _ = trained
+    gate = json.loads((out / SUMMARY_FILE).read_text())["gate"]
+    assert gate["trials"] == 3 and set(gate["wer"]) == {"majority_vote", "ungated", "gated"}
+    assert gate["wer"]["gated"] <= min(gate["wer"]["majority_vote"], gate["wer"]["ungated"])
+    assert isinstance(float(gate["threshold"]), float)
 
 
 def test_saved_adapter_reloads_and_generates(trained, tiny_llama):
@@ -228,7 +238,9 @@ def test_percentiles():
 
 def test_main_stops_before_training_when_the_guard_fires(tiny_llama, tmp_path):
     data = save(build_dataset_dict([*corrector_records(2), long_record().with_partition("train")]), tmp_path / "d")
-    args = parse_args([*tiny_args(tiny_llama, data, tmp_path / "out"), "--fit_strategy", "error"])
+    args = parse_args(
+        [*tiny_args(tiny_llama, data, tmp_path / "out"), "--fit_strategy", "error", "--gate_validation_every", "0"]
+    )
     with pytest.raises(InputError, match="1 of 3 examples"):
         main(*args)
     assert not (tmp_path / "out").exists()

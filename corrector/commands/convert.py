@@ -17,7 +17,15 @@ from corrector.prompts import TEMPLATES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", help="N-best files or saved datasets; their records are concatenated")
+    p.add_argument(
+        "inputs", nargs="+", help="N-best files or saved datasets; their records are concatenated (or --pool-ed)"
+    )
+    p.add_argument(
+        "--pool",
+        action="store_true",
+        help="join the inputs' lists of the same trial (by trial id, or by position where files have none) into "
+        "one list per trial; each candidate keeps its input as its source",
+    )
     p.add_argument(
         "-o", "--output", required=True, help="output file ('-': standard output), or folder with --to dataset"
     )
@@ -38,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dedup", action="store_true", help="drop repeated candidates in prompts, keeping rank order")
     p.add_argument("--counts", action="store_true", help="with --dedup, show how often each candidate occurred")
     p.add_argument("--show-scores", action="store_true", help="show decoder scores in prompts")
+    p.add_argument("--sources", action="store_true", help="with --dedup, show how many pooled decoders wrote each")
     add_overwrite(p)
 
 
@@ -52,9 +61,10 @@ def _check_partitions(records: list, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from corrector.data import DATASET, build_dataset_dict, every_kth, load_records, save
+    from corrector.data import DATASET, build_dataset_dict, every_kth, save
     from corrector.files import check_output
     from corrector.formats import write_nbest
+    from corrector.pooling import load_inputs
     from corrector.prompts import PromptConfig
 
     to_stdout = args.output == "-"
@@ -66,16 +76,18 @@ def run(args: argparse.Namespace) -> int:
         )
     default = {"seed": "seed", "alpaca": "seed", "hyporadise": "hyporadise"}.get(args.to, "lift")
     try:
-        cfg = PromptConfig(args.template or default, args.top_n, args.dedup, args.counts, args.show_scores)
+        cfg = PromptConfig(
+            args.template or default, args.top_n, args.dedup, args.counts, args.show_scores, args.sources
+        )
     except ValueError as e:
         raise InputError(f"bad prompt options: {e}") from None
-    records = [r for path in args.inputs for r in load_records(path, args.partition)][: args.limit]
+    records = load_inputs(args.inputs, args.partition, args.pool)[: args.limit]
     _check_partitions(records, args)
     if args.hold_out_every:
         records = every_kth(records, args.hold_out_every)
     if args.to == "dataset":
         dd = build_dataset_dict(records, cfg)
-        save(dd, args.output, cfg, sources=list(args.inputs))
+        save(dd, args.output, cfg, sources=list(args.inputs), pooled=args.pool)
         print(f"saved {', '.join(f'{k}: {len(v)}' for k, v in dd.items())} trials to {args.output}")
     else:
         write_nbest(records, args.output, args.to, cfg)

@@ -21,6 +21,7 @@ from typing import Any
 from corrector.commands._args import add_limit, add_overwrite, non_negative_float, positive_int
 from corrector.errors import InputError
 from corrector.files import atomic_write, check_output
+from corrector.gate import gate_arg
 from corrector.inference import BACKENDS, DEFAULT_MAX_DISTANCE
 from corrector.models import DTYPES
 from corrector.prompts import TEMPLATES
@@ -29,7 +30,17 @@ STATE_SUFFIX = ".correct-run.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("nbest", metavar="NBEST_FILE", help="N-best file (seed JSONL, chat JSONL, HyPoradise) or dataset")
+    p.add_argument(
+        "nbest",
+        metavar="NBEST_FILE",
+        nargs="+",
+        help="N-best file (seed JSONL, chat JSONL, HyPoradise) or dataset; several with --pool",
+    )
+    p.add_argument(
+        "--pool",
+        action="store_true",
+        help="pool the inputs' lists of the same trial into one list (as the model was trained on pooled lists)",
+    )
     p.add_argument("--model", required=True, help="adapter or merged-model folder, or a base model (zero-shot)")
     p.add_argument(
         "-o",
@@ -55,6 +66,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_DISTANCE,
         help="guard: keep candidate 1 when the output's WER to every candidate exceeds this",
     )
+    p.add_argument(
+        "--gate",
+        type=gate_arg,
+        default="auto",
+        help="vote gate: 'auto' keeps the majority candidate unless the model beats it by the threshold calibrated "
+        "at training time; 'off' shows the raw model; a number sets the threshold",
+    )
+    p.add_argument(
+        "--submission",
+        metavar="FILE",
+        help="also write the corrected sentences, one per line in trial order (a .csv file gets 'id,text' rows)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress or weight-loading bars")
     add_overwrite(p, "replace an existing output, or start an unfinished run over")
 
@@ -69,11 +92,12 @@ def _settings(args: argparse.Namespace, records: list) -> dict[str, Any]:
     digest = hashlib.sha256(json.dumps([[r.trial_id, r.texts] for r in records]).encode()).hexdigest()[:16]
     model = Path(args.model).expanduser()
     return {
-        "input": str(Path(args.nbest).resolve()),
+        "input": [str(Path(n).resolve()) for n in args.nbest],
+        "pool": args.pool,
         "trials": len(records),
         "records": digest,
         "model": str(model.resolve()) if model.exists() else args.model,
-        **{k: getattr(args, k) for k in ("base_model", "template", "backend", "dtype", "max_new_tokens")},
+        **{k: getattr(args, k) for k in ("base_model", "template", "backend", "dtype", "max_new_tokens", "gate")},
         "max_distance": args.max_distance,
     }
 
@@ -124,6 +148,27 @@ def _start(path: Path, state: Path, settings: dict[str, Any], resume: bool, reco
     return []
 
 
+def check_submission(path: str, inputs: list[str], overwrite: bool) -> None:
+    """A submission path must be new (or ``--overwrite``), not an input, and its folder must exist."""
+    folder = Path(path).expanduser().parent
+    if not folder.is_dir():
+        raise InputError(f"--submission {path}: folder {folder} does not exist; create it or choose another path")
+    check_output(path, inputs=inputs, overwrite=overwrite)
+
+
+def write_submission(path: str, rows: list[dict]) -> None:
+    """One sentence per line in trial order; ``.csv``: a header and ``id,text`` rows (the competition forms)."""
+    import csv
+
+    with atomic_write(path) as f:
+        if Path(path).suffix.lower() == ".csv":
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["id", "text"])
+            w.writerows([row["trial_id"], row["text"]] for row in rows)
+        else:
+            f.writelines(" ".join(row["text"].split()) + "\n" for row in rows)
+
+
 def _summary(rows: list[dict]) -> str:
     counts: dict[str, int] = {}
     for row in rows:
@@ -135,9 +180,10 @@ def _summary(rows: list[dict]) -> str:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from corrector.data import load_records, saved_prompt
+    from corrector.data import saved_prompt
     from corrector.inference import Corrector
     from corrector.models import check_model, hide_progress_bars
+    from corrector.pooling import load_inputs
 
     check_model(args.model, "--model")
     if args.base_model:
@@ -146,11 +192,17 @@ def run(args: argparse.Namespace) -> int:
     path, state = Path(args.output), state_path(args.output)
     resume = not to_stdout and state.is_file() and not args.overwrite
     if not to_stdout:
-        check_output(path, inputs=[args.nbest, args.model], overwrite=args.overwrite or resume)
-    records = load_records(args.nbest, args.partition)[: args.limit]
+        check_output(path, inputs=[*args.nbest, args.model], overwrite=args.overwrite or resume)
+    if args.submission:
+        check_submission(args.submission, [*args.nbest, args.model, args.output], args.overwrite)
+    if len(args.nbest) > 1 and not args.pool:
+        raise InputError(
+            f"{len(args.nbest)} inputs: pass --pool to join their lists by trial (or correct one at a time)"
+        )
+    records = load_inputs(args.nbest, args.partition, args.pool)[: args.limit]
     if args.quiet:
         hide_progress_bars()
-    saved = saved_prompt(args.nbest)
+    saved = saved_prompt(args.nbest[0])
     corrector = Corrector.from_pretrained(
         args.model,
         args.base_model,
@@ -159,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         max_distance=args.max_distance,
         default_prompt=saved,
+        gate=args.gate,
     )
     if corrector.checkpoint.kind == "base" and saved and args.template and args.template != saved.template:
         print(f"prompt template {args.template} overrides the dataset's {saved.template}", file=sys.stderr)
@@ -190,10 +243,13 @@ def run(args: argparse.Namespace) -> int:
             out.close()
     if not to_stdout:
         state.unlink(missing_ok=True)
+    if args.submission:
+        write_submission(args.submission, rows)
+        print(f"submission: {len(rows)} sentences in trial order written to {args.submission}", file=sys.stderr)
     resumed = f" ({earlier} from an earlier run)" if earlier else ""
     shown = "standard output" if to_stdout else str(path)
     print(
-        f"{len(rows)} corrections written to {shown}{resumed}; fallbacks to candidate 1: {_summary(rows)}",
+        f"{len(rows)} corrections written to {shown}{resumed}; fallbacks: {_summary(rows)}",
         file=sys.stderr,
     )
     return 0

@@ -17,6 +17,11 @@ WER_COLUMNS = ["cand-1 WER %", "majority WER %", "oracle WER %"]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", help="N-best files (seed JSONL, chat JSONL, HyPoradise JSON) or saved datasets")
+    p.add_argument(
+        "--pool",
+        action="store_true",
+        help="also print the row of all files pooled by trial (one list per trial; the vote counts across files)",
+    )
     p.add_argument("--partition", help="only this partition of a saved dataset (default: all)")
     add_limit(p, "trials of each file")
     p.add_argument("--json", action="store_true", help="print one JSON object per file instead of a table")
@@ -24,13 +29,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def file_stats(path: str, partition: str | None = None, limit: int | None = None) -> dict:
     from corrector.data import load_records
+
+    return records_stats(path, load_records(path, partition)[:limit])
+
+
+def records_stats(name: str, records: list) -> dict:
     from corrector.metrics import baseline_wers, normalize, scorable
 
-    records = load_records(path, partition)[:limit]
     recs, skipped = scorable(records)
     uniq = [len(r.unique(key=normalize)) for r in records]
     out = {
-        "file": path,
+        "file": name,
         "trials": len(records),
         "mean_candidates": sum(len(r) for r in records) / max(len(records), 1),
         "mean_unique": sum(uniq) / max(len(uniq), 1),
@@ -43,6 +52,15 @@ def file_stats(path: str, partition: str | None = None, limit: int | None = None
 
 def run(args: argparse.Namespace) -> int:
     rows = [file_stats(f, args.partition, args.limit) for f in args.files]
+    if args.pool:
+        from corrector.pooling import input_names, pool_sources
+
+        rows.append(
+            records_stats(
+                "pooled: " + " + ".join(input_names(args.files)),
+                pool_sources(args.files, args.partition)[: args.limit],
+            )
+        )
     if args.json:
         for r in rows:
             print(json.dumps(r))

@@ -1,0 +1,203 @@
+"""Training a selection corrector: TRL ``RewardTrainer`` with LoRA over a sequence-classification model.
+
+In the shape of the SFT entry point (``corrector.train``): ``TrlParser((RerankArguments, RewardConfig,
+ModelConfig))``, a recipe YAML for defaults, flags override, unknown keys are errors. Steps:
+
+1. the training split minus the inner validation (every k-th trial), fitted to ``max_length``;
+2. preference pairs per trial: the candidate with the fewest word errors against others
+   (``corrector.selection.preference_pairs``), given the whole rendered list as the prompt;
+3. ``RewardTrainer`` with LoRA (``lora_task_type: SEQ_CLS``: the score head trains too);
+4. on the inner validation: the reward model scores every option, a listwise combiner of reward,
+   vote share, decoder agreement and first position is fit (its L2 strength by cross-validation),
+   and the vote gate's threshold is calibrated;
+5. ``training_summary.json`` with ``kind: selection``, the combiner and the gate, so that
+   ``Corrector.from_pretrained``, ``corrector correct`` and ``corrector evaluate`` use it like an SFT adapter.
+
+    accelerate launch --config_file accelerate_configs/cpu.yaml recipes/rerank_smollm2_cpu.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corrector.errors import InputError, debug_enabled
+from corrector.train import DataArguments, Run, finish, prepare, summary_of
+
+
+@dataclass
+class RerankArguments(DataArguments):
+    """Options of the selection (reward-model) recipes: the shared data options and the pairs per trial."""
+
+    max_rejected: int = field(
+        default=2,
+        metadata={"help": "Pairs per trial: the best candidate against up to this many worse ones, most voted first."},
+    )
+
+
+def make_parser() -> Any:
+    from trl import ModelConfig, RewardConfig, TrlParser
+
+    return TrlParser((RerankArguments, RewardConfig, ModelConfig))
+
+
+def parse_args(argv: Sequence[str] | None = None, config: str | Path | None = None) -> tuple[Any, Any, Any]:
+    """Parse ``argv`` (default ``sys.argv[1:]``); ``config`` is the recipe YAML unless argv names one."""
+    from corrector.train import parse_args as parse
+
+    return parse(argv, config, make_parser())
+
+
+def pair_dataset(run: Run, script_args: RerankArguments, max_length: int | None) -> tuple[Any, dict[str, Any]]:
+    """Preference pairs of the training trials (fitted to ``max_length``) and what the guard and pairing did."""
+    import datasets
+
+    from corrector.length_guard import fit_records
+    from corrector.selection import chat_ids, preference_pairs
+
+    fitted, report = fit_records(run.train, run.prompt, run.tokenizer, max_length, script_args.fit_strategy)
+    print(report.describe(), flush=True)
+    rows, skipped = preference_pairs(fitted, run.prompt, script_args.max_rejected)
+    if skipped:
+        print("trials without a pair: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in skipped.items()))
+    if not rows:
+        raise InputError(
+            f"{script_args.dataset_name}: no training trial has two candidates with different word errors, "
+            "so there is nothing to prefer; a selection model needs lists that disagree"
+        )
+    too_long = sum(
+        max(len(chat_ids(run.tokenizer, [*r["prompt"], *r[k]])) for k in ("chosen", "rejected")) > max_length
+        for r in rows
+        if max_length
+    )
+    if too_long:
+        raise InputError(
+            f"{too_long} of {len(rows)} pairs exceed max_length={max_length} tokens (RewardTrainer would drop them "
+            "silently); raise max_length or show fewer candidates (top_n)"
+        )
+    info = {"pairs": len(rows), "pair_trials": len({r["trial_id"] for r in rows}), "skipped": skipped}
+    return datasets.Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows]), {
+        **info,
+        "length_guard": report.to_dict(),
+    }
+
+
+def load_reward_for_training(model_args: Any, tokenizer: Any) -> Any:
+    """The base model with a one-output head (4-bit NF4 for QLoRA, prepared for k-bit training)."""
+    import torch
+
+    from corrector.selection import load_reward_model
+
+    kwargs: dict[str, Any] = {}
+    if model_args.load_in_4bit and torch.cuda.is_available():
+        from accelerate import PartialState
+
+        kwargs["device_map"] = {"": PartialState().local_process_index}
+    model = load_reward_model(
+        model_args.model_name_or_path or "smollm2-135m-instruct",
+        model_args.dtype or "auto",
+        model_args.load_in_4bit,
+        **kwargs,
+    )
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if model_args.load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model)
+    return model
+
+
+def calibrate_selection(model: Any, run: Run, output_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fit the combiner and calibrate the gate on the inner validation (never trained on).
+
+    A 4-bit model on CPU is not run in the process that trained it (bitsandbytes' CPU inference
+    repacking): the saved adapter is loaded afresh on a float32 base instead.
+    """
+    import torch
+
+    from corrector.gate import ALWAYS, calibrate
+    from corrector.metrics import align
+    from corrector.selection import (
+        RewardScorer,
+        Selector,
+        choose_l2,
+        features,
+        fit_combiner,
+        load_reward_model,
+        options,
+    )
+
+    if getattr(model, "is_loaded_in_4bit", False) and not torch.cuda.is_available():
+        from peft import PeftModel
+
+        model = load_reward_model(run.base_model, "float32")
+        model.config.pad_token_id = run.tokenizer.pad_token_id
+        model = PeftModel.from_pretrained(model, output_dir).merge_and_unload()
+    scorer = RewardScorer(model.eval(), run.tokenizer, run.prompt)
+    rewards = scorer.rewards(run.inner_validation)
+    groups = []
+    for r, rw in zip(run.inner_validation, rewards):
+        opts = options(r)
+        if len(opts) > 1 and r.ground_truth:
+            groups.append((features(r, opts, rw), [align(r.ground_truth, o.text).errors for o in opts]))
+    l2 = choose_l2(groups)
+    combiner = fit_combiner(groups, l2)
+    out = Selector(scorer, combiner, gate=ALWAYS).correct(run.inner_validation, progress=False)
+    cal = calibrate(run.inner_validation, [c.ungated_text for c in out], [c.margin for c in out])
+    print(
+        f"combiner on {len(groups)} inner-validation lists: weights {dict(zip(combiner.to_dict()['features'], combiner.weights))}"
+        f" (l2 {l2:g}); gate threshold {cal.threshold:g}, WER {cal.wer}",
+        flush=True,
+    )
+    gate = {**cal.to_dict(), "margin": "combined score of the choice - combined score of the majority candidate"}
+    return {"combiner": combiner.to_dict(), "lists": len(groups)}, gate
+
+
+def main(script_args: RerankArguments, training_args: Any, model_args: Any) -> dict[str, Any]:
+    """Train a reward-model adapter, fit its combiner and gate; write both into ``output_dir``."""
+    from trl import RewardTrainer, get_peft_config
+
+    if script_args.gate_validation_every == 0:
+        raise InputError("a selection model fits its combiner on inner validation: gate_validation_every must be ≥ 2")
+    run = prepare(script_args, training_args, model_args)
+    training_args = run.training_args
+    pairs, pairing = pair_dataset(run, script_args, training_args.max_length)
+    peft_config = get_peft_config(model_args)
+    if peft_config is not None and peft_config.task_type != "SEQ_CLS":
+        raise InputError(f"a reward model's LoRA needs lora_task_type SEQ_CLS (got {peft_config.task_type})")
+    trainer = RewardTrainer(
+        model=load_reward_for_training(model_args, run.tokenizer),
+        args=training_args,
+        train_dataset=pairs,
+        processing_class=run.tokenizer,
+        peft_config=peft_config,
+    )
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    wall = time.perf_counter() - start
+    trainer.save_model(training_args.output_dir)
+    summary = {"kind": "selection", **summary_of(run, script_args, model_args, trainer, result, wall), **pairing}
+    if trainer.is_world_process_zero():
+        start = time.perf_counter()
+        summary["selection"], summary["gate"] = calibrate_selection(trainer.model, run, training_args.output_dir)
+        summary["calibration_time_s"] = round(time.perf_counter() - start, 2)
+    finish(trainer, summary, training_args.output_dir, script_args.dataset_name, training_args.push_to_hub)
+    return summary
+
+
+def run(config: str | Path | None = None, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse (recipe YAML, then CLI flags) and train; bad input ends with a one-line message."""
+    try:
+        return main(*parse_args(argv, config))
+    except InputError as e:
+        if debug_enabled():
+            raise
+        sys.exit(f"corrector rerank: error: {e}")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,337 @@
+"""The selection corrector: a reward model scores each distinct candidate given the whole list; the best wins.
+
+A generative corrector must write every word, and a small one edits correct candidates into wrong
+ones. A selection corrector only chooses: a sequence-classification model (trained with TRL's
+``RewardTrainer`` on preference pairs, see ``corrector.rerank``) reads the rendered N-best list as
+the prompt and one candidate as the answer, and returns a score. A small listwise model fit on
+inner-validation trials combines that score with the candidate's vote share, the share of pooled
+inputs that agree on it and whether it was read first; the calibrated gate (``corrector.gate``)
+then keeps the majority candidate unless the choice beats it by a margin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from corrector.inference import Correction
+from corrector.metrics import align, normalize
+from corrector.nbest import NBestList
+from corrector.pooling import input_name
+from corrector.prompts import PromptConfig, render
+
+FEATURES = ("reward", "log_share", "source_share", "first")
+LAMBDAS = (0.001, 0.01, 0.1, 1.0)
+
+
+@dataclass(frozen=True)
+class Option:
+    """A distinct candidate (normalised text identity) with its votes: candidates, pooled inputs, first position."""
+
+    text: str
+    count: int
+    sources: int
+    rank: int
+
+
+def options(nbest: NBestList) -> list[Option]:
+    """Distinct non-empty candidates in first-seen order (an empty candidate is never an option)."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(nbest.candidates):
+        key = normalize(c.text)
+        if key:
+            groups.setdefault(key, []).append(i)
+    out = []
+    for rank, idx in enumerate(groups.values()):
+        names = {input_name(nbest.candidates[i]) for i in idx}
+        out.append(Option(nbest.candidates[idx[0]].text, len(idx), len(names), rank))
+    return out
+
+
+def majority_index(opts: Sequence[Option]) -> int:
+    """The option the majority vote picks (most candidates; the first read on ties)."""
+    top = max(o.count for o in opts)
+    return next(i for i, o in enumerate(opts) if o.count == top)
+
+
+def messages(nbest: NBestList, cfg: PromptConfig, answer: str) -> list[dict[str, str]]:
+    """The conversation the reward model scores: the rendered list, then one candidate as the answer."""
+    return [*render(nbest, cfg).messages, {"role": "assistant", "content": answer}]
+
+
+def chat_ids(tokenizer: Any, conversation: list[dict[str, str]]) -> list[int]:
+    """Token ids of a conversation exactly as ``RewardTrainer`` tokenises a conversational example."""
+    return list(tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)["input_ids"])
+
+
+# --- training pairs ----------------------------------------------------------------------------
+
+
+def preference_pairs(
+    records: Sequence[NBestList], cfg: PromptConfig, max_rejected: int = 2
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """TRL preference rows (``prompt``, ``chosen``, ``rejected`` messages) and counts of skipped trials.
+
+    Chosen: the option with the fewest word errors (ties: the most voted, then the first read).
+    Rejected: up to ``max_rejected`` options with more errors, the most voted first (the confusions
+    the vote makes). Trials without ground truth, with one option, or whose options all have the
+    same error count give no pair and are counted, never dropped silently.
+    """
+    if max_rejected < 1:
+        raise ValueError(f"max_rejected must be at least 1, got {max_rejected}")
+    rows: list[dict[str, Any]] = []
+    skipped: Counter[str] = Counter()
+    for r in records:
+        if not normalize(r.ground_truth):
+            skipped["no_ground_truth"] += 1
+            continue
+        opts = options(r)
+        if len(opts) < 2:
+            skipped["one_option"] += 1
+            continue
+        errors = [align(r.ground_truth, o.text).errors for o in opts]
+        best = min(range(len(opts)), key=lambda i: (errors[i], -opts[i].count, i))
+        worse = sorted((i for i in range(len(opts)) if errors[i] > errors[best]), key=lambda i: (-opts[i].count, i))
+        if not worse:
+            skipped["no_worse_option"] += 1
+            continue
+        prompt = render(r, cfg).messages
+        for i in worse[:max_rejected]:
+            rows.append(
+                {
+                    "trial_id": r.trial_id,
+                    "prompt": prompt,
+                    "chosen": [{"role": "assistant", "content": opts[best].text}],
+                    "rejected": [{"role": "assistant", "content": opts[i].text}],
+                }
+            )
+    return rows, dict(skipped)
+
+
+# --- the listwise combiner -----------------------------------------------------------------------
+
+
+def features(nbest: NBestList, opts: Sequence[Option], rewards: Sequence[float]) -> list[list[float]]:
+    """One row of ``FEATURES`` per option."""
+    total = sum(o.count for o in opts) or 1
+    n_inputs = len({input_name(c) for c in nbest.candidates}) or 1
+    return [
+        [reward, math.log(o.count / total), o.sources / n_inputs, float(o.rank == 0)]
+        for o, reward in zip(opts, rewards)
+    ]
+
+
+@dataclass(frozen=True)
+class Combiner:
+    """Linear scores over ``FEATURES``: the option with the highest score is chosen."""
+
+    weights: tuple[float, ...]
+    l2: float = 0.0
+
+    def scores(self, rows: Sequence[Sequence[float]]) -> list[float]:
+        return [sum(w * x for w, x in zip(self.weights, row)) for row in rows]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": list(FEATURES), "weights": list(self.weights), "l2": self.l2}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Combiner:
+        if list(d.get("features", [])) != list(FEATURES):
+            raise ValueError(f"combiner features {d.get('features')} are not {list(FEATURES)}")
+        return cls(tuple(float(w) for w in d["weights"]), float(d.get("l2", 0.0)))
+
+
+Group = tuple[list[list[float]], list[int]]  # option features, word errors per option
+
+
+def _loss(groups: Sequence[Group], weights: Any, l2: float) -> Any:
+    """Mean listwise cross-entropy against a uniform target over each list's fewest-error options, plus L2."""
+    import torch
+
+    total = weights.new_zeros(())
+    for rows, errors in groups:
+        x = torch.tensor(rows, dtype=weights.dtype)
+        logp = torch.log_softmax(x @ weights, 0)
+        best = torch.tensor([e == min(errors) for e in errors])
+        total = total - logp[best].mean()
+    return total / max(len(groups), 1) + 0.5 * l2 * (weights**2).sum()
+
+
+def fit_combiner(groups: Sequence[Group], l2: float) -> Combiner:
+    """Weights minimising ``_loss`` (convex; L-BFGS from the plain vote: weight 1 on log vote share)."""
+    import torch
+
+    useful = [g for g in groups if len(g[1]) > 1 and len(set(g[1])) > 1]
+    w = torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
+    if useful:
+        opt = torch.optim.LBFGS([w], max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = _loss(useful, w, l2)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+    return Combiner(tuple(float(v) for v in w.detach()), l2)
+
+
+def choose_l2(groups: Sequence[Group], folds: int = 5, lambdas: Sequence[float] = LAMBDAS) -> float:
+    """The L2 strength with the lowest cross-validated listwise loss over ``groups`` (folds by position)."""
+    import torch
+
+    useful = [g for g in groups if len(g[1]) > 1 and len(set(g[1])) > 1]
+    if len(useful) < folds:
+        return max(lambdas)
+    best = None
+    for lam in lambdas:
+        loss = 0.0
+        for k in range(folds):
+            train = [g for i, g in enumerate(useful) if i % folds != k]
+            test = [g for i, g in enumerate(useful) if i % folds == k]
+            w = torch.tensor(fit_combiner(train, lam).weights, dtype=torch.float64)
+            loss += float(_loss(test, w, 0.0)) * len(test)
+        if best is None or loss < best[0]:
+            best = (loss, lam)
+    return best[1]
+
+
+# --- scoring and choosing -------------------------------------------------------------------------
+
+
+class RewardScorer:
+    """A sequence-classification model (base + reward LoRA) that scores each option of each list once."""
+
+    def __init__(self, model: Any, tokenizer: Any, prompt: PromptConfig):
+        self.model, self.tokenizer, self.prompt = model, tokenizer, prompt
+        self.tokenizer.padding_side = "right"
+        self.model.config.pad_token_id = tokenizer.pad_token_id
+
+    def token_ids(self, nbest: NBestList, answer: str) -> list[int]:
+        return chat_ids(self.tokenizer, messages(nbest, self.prompt, answer))
+
+    def rewards(self, records: Sequence[NBestList], batch_size: int = 16, progress: bool = True) -> list[list[float]]:
+        """Per record, one reward per option (``options``); lists with one option are not scored."""
+        import torch
+        from tqdm.auto import tqdm
+
+        jobs = [
+            (k, j, self.token_ids(r, o.text))
+            for k, r in enumerate(records)
+            if len(opts := options(r)) > 1
+            for j, o in enumerate(opts)
+        ]
+        out = [[0.0] * (len(options(r)) if len(options(r)) > 1 else 0) for r in records]
+        order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][2]))
+        device = next(self.model.parameters()).device
+        pad = self.tokenizer.pad_token_id
+        bar = tqdm(total=len(jobs), desc="scoring", unit="option", disable=not progress)
+        for start in range(0, len(order), batch_size):
+            chunk = [jobs[i] for i in order[start : start + batch_size]]
+            width = max(len(ids) for _, _, ids in chunk)
+            input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, (_, _, ids) in enumerate(chunk):
+                input_ids[row, : len(ids)] = torch.tensor(ids)
+                mask[row, : len(ids)] = 1
+            with torch.inference_mode():
+                logits = self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+            for (k, j, _), value in zip(chunk, logits[:, 0].float().cpu().tolist()):
+                out[k][j] = value
+            bar.update(len(chunk))
+        bar.close()
+        return out
+
+
+def load_reward_model(base_model: str, dtype: str = "float32", load_in_4bit: bool = False, **kwargs: Any) -> Any:
+    """The base model with a one-output classification head (``AutoModelForSequenceClassification``)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from corrector.models import _torch_dtype, quantization_config, resolve_model
+
+    if load_in_4bit:
+        kwargs["quantization_config"] = quantization_config()
+    return AutoModelForSequenceClassification.from_pretrained(
+        resolve_model(base_model), num_labels=1, dtype=_torch_dtype(dtype), **kwargs
+    )
+
+
+class Selector:
+    """Chooses one candidate per list: reward-model scores combined with the vote, then the vote gate.
+
+    Same interface as ``corrector.inference.Corrector``: ``correct(records) -> list[Correction]``.
+    ``raw`` holds the chosen candidate, ``ungated`` and ``margin`` are set where the choice differs
+    from the majority candidate, and ``fallback`` is ``"vote"`` where the gate kept the majority.
+    """
+
+    def __init__(self, scorer: RewardScorer, combiner: Combiner, gate: float | None = None, checkpoint: Any = None):
+        self.scorer, self.combiner, self.gate, self.checkpoint = scorer, combiner, gate, checkpoint
+        self.prompt = scorer.prompt
+
+    @classmethod
+    def from_checkpoint(
+        cls, ckpt: Any, dtype: str = "float32", gate: float | None = None, device: str | None = None
+    ) -> Selector:
+        """Load the reward adapter of a ``corrector.rerank`` output folder (see ``Corrector.from_pretrained``)."""
+        from peft import PeftModel
+
+        from corrector.errors import InputError
+        from corrector.inference import _has_tokenizer, default_device
+        from corrector.models import load_tokenizer
+
+        if ckpt.kind != "selection":
+            raise InputError(
+                f"{ckpt.adapter or ckpt.base_model} is a {ckpt.kind} model that generates corrections, not a "
+                "selection model that scores candidates; train one with recipes/rerank_smollm2_cpu.py"
+            )
+        try:
+            combiner = Combiner.from_dict(ckpt.summary["selection"]["combiner"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"{ckpt.adapter}: training_summary.json has no usable selection combiner ({e})") from None
+        tokenizer = load_tokenizer(ckpt.adapter if _has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model)
+        model = load_reward_model(ckpt.base_model, dtype)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        model = PeftModel.from_pretrained(model, ckpt.adapter).merge_and_unload()
+        model = model.to(default_device(device)).eval()
+        return cls(RewardScorer(model, tokenizer, ckpt.prompt), combiner, gate, ckpt)
+
+    def choose(self, records: Sequence[NBestList], batch_size: int = 16, progress: bool = True) -> list[tuple]:
+        """Per record ``(options, combined scores, chosen index, majority index)``; empty lists give ``([], ...)``."""
+        rewards = self.scorer.rewards(records, batch_size, progress)
+        out = []
+        for r, rw in zip(records, rewards):
+            opts = options(r)
+            if not opts:
+                out.append(([], [], -1, -1))
+                continue
+            scores = self.combiner.scores(features(r, opts, rw)) if len(opts) > 1 else [0.0]
+            best = max(range(len(opts)), key=lambda i: (scores[i], -i))
+            out.append((opts, scores, best, majority_index(opts)))
+        return out
+
+    def correct(
+        self, records: Sequence[NBestList], *, batch_size: int = 8, progress: bool = True, **_: Any
+    ) -> list[Correction]:
+        """One ``Correction`` per record, in order (generation options are accepted and ignored)."""
+        from corrector.gate import gated
+
+        out = []
+        for r, (opts, scores, best, vote) in zip(records, self.choose(records, batch_size, progress)):
+            if not opts:
+                out.append(Correction(r.trial_id, "", "", "no_candidates"))
+                continue
+            chosen, majority = opts[best].text, opts[vote].text
+            if best == vote:
+                out.append(Correction(r.trial_id, chosen, chosen))
+                continue
+            margin = scores[best] - scores[vote]
+            if self.gate is None:
+                out.append(Correction(r.trial_id, chosen, chosen, None, chosen, margin))
+                continue
+            text, voted = gated(chosen, majority, margin, self.gate)
+            out.append(Correction(r.trial_id, text, chosen, "vote" if voted else None, chosen, margin))
+        return out
