@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from corrector.errors import InputError
-from corrector.gate import differs, gated, parse_gate
+from corrector.gate import GateCalibration, differs, gated, parse_gate
 from corrector.metrics import align, majority_vote, normalize
 from corrector.models import CACHE_NAME, DEFAULT_MODEL, cache_dir, load_model, load_tokenizer
 from corrector.nbest import NBestList
@@ -158,14 +158,10 @@ class Checkpoint:
     @property
     def calibrated_gate(self) -> float | None:
         """The gate threshold chosen at training time (``training_summary.json``), if any."""
-        from corrector.gate import GateCalibration
-
         gate = (self.summary or {}).get("gate")
-        return (
-            GateCalibration.from_dict(gate, f"{self.adapter or self.base_model}/{SUMMARY_FILE}").threshold
-            if gate
-            else None
-        )
+        if not gate:
+            return None
+        return GateCalibration.from_dict(gate, f"{self.adapter or self.base_model}/{SUMMARY_FILE}").threshold
 
 
 def _summary(folder: Path) -> dict[str, Any] | None:
@@ -485,7 +481,7 @@ class Corrector:
             if backend != "transformers":
                 raise InputError(f"{model} is a selection model; it scores with the transformers backend only")
             return Selector.from_checkpoint(ckpt, dtype=dtype, gate=threshold, device=device)
-        tok_source = ckpt.adapter if ckpt.adapter and _has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model
+        tok_source = ckpt.adapter if ckpt.adapter and has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model
         tokenizer = load_tokenizer(tok_source, padding_side="left")
         if backend == "vllm":
             if threshold is not None:
@@ -584,5 +580,5 @@ def default_device(device: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _has_tokenizer(folder: Path) -> bool:
+def has_tokenizer(folder: Path) -> bool:
     return (folder / "tokenizer_config.json").is_file() or (folder / "tokenizer.json").is_file()

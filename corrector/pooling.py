@@ -54,7 +54,7 @@ def pool(inputs: Sequence[tuple[str, Sequence[NBestList]]]) -> list[NBestList]:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise InputError(f"{name} is given twice; pooling a list with itself doubles every vote")
-    (first, base), rest = inputs[0], inputs[1:]
+    (first, base), rest = inputs[0], inputs[1:]  # trials are (partition, trial id); a split's ids may restart
     for name, recs in rest:
         if len(recs) != len(base):
             raise InputError(
@@ -66,19 +66,23 @@ def pool(inputs: Sequence[tuple[str, Sequence[NBestList]]]) -> list[NBestList]:
         if by_position:
             tables.append(list(recs))
             continue
-        table = {r.trial_id: r for r in recs}
+        table = {(r.partition, r.trial_id): r for r in recs}
         if len(table) != len(recs):
-            raise InputError(f"{name}: trial ids repeat; cannot pool by id")
+            raise InputError(f"{name}: trial ids repeat within a partition; cannot pool by id")
         tables.append(table)
     out = []
     for pos, ref in enumerate(base):
-        key = pos if by_position else ref.trial_id
+        key = pos if by_position else (ref.partition, ref.trial_id)
         cands: list[Candidate] = []
         truth, partition = ref.ground_truth, ref.partition
         for (name, _), table in zip(inputs, tables):
             r = table[key] if by_position else table.get(key)
             if r is None:
-                raise InputError(f"trial {ref.trial_id} of {first} is missing from {name}")
+                elsewhere = sorted(str(p) for p, t in table if t == ref.trial_id)
+                where = f" (it is in partition {', '.join(elsewhere)} there)" if elsewhere else ""
+                raise InputError(
+                    f"trial {ref.trial_id} (partition {ref.partition}) of {first} is missing from {name}{where}"
+                )
             if r.ground_truth is not None and truth is not None and normalize(r.ground_truth) != normalize(truth):
                 raise InputError(
                     f"trial {ref.trial_id}: ground truth differs between {first} ({truth!r}) and {name} "

@@ -21,11 +21,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from corrector.errors import InputError, debug_enabled
+from corrector.nbest import NBestList
 from corrector.train import DataArguments, Run, finish, prepare, summary_of
 
 
@@ -57,9 +58,17 @@ def pair_dataset(run: Run, script_args: RerankArguments, max_length: int | None)
     import datasets
 
     from corrector.length_guard import fit_records
-    from corrector.selection import chat_ids, preference_pairs
+    from corrector.selection import chat_ids, options, preference_pairs
 
-    fitted, report = fit_records(run.train, run.prompt, run.tokenizer, max_length, script_args.fit_strategy)
+    # Fit each list with its longest option as the answer (the longest sequence a pair holds), then
+    # give the records their ground truth back.
+    def longest(r: NBestList) -> str:
+        texts = [o.text for o in options(r)] or [r.ground_truth or ""]
+        return max(texts, key=lambda t: len(run.tokenizer(t, add_special_tokens=False)["input_ids"]))
+
+    probes = [replace(r, ground_truth=longest(r)) for r in run.train]
+    fitted, report = fit_records(probes, run.prompt, run.tokenizer, max_length, script_args.fit_strategy)
+    fitted = [replace(f, ground_truth=r.ground_truth) for f, r in zip(fitted, run.train)]
     print(report.describe(), flush=True)
     rows, skipped = preference_pairs(fitted, run.prompt, script_args.max_rejected)
     if skipped:
@@ -146,7 +155,7 @@ def calibrate_selection(model: Any, run: Run, output_dir: str) -> tuple[dict[str
             groups.append((features(r, opts, rw), [align(r.ground_truth, o.text).errors for o in opts]))
     l2 = choose_l2(groups)
     combiner = fit_combiner(groups, l2)
-    out = Selector(scorer, combiner, gate=ALWAYS).correct(run.inner_validation, progress=False)
+    out = Selector(scorer, combiner, gate=ALWAYS).correct(run.inner_validation, rewards=rewards)
     cal = calibrate(run.inner_validation, [c.ungated_text for c in out], [c.margin for c in out])
     print(
         f"combiner on {len(groups)} inner-validation lists: weights {dict(zip(combiner.to_dict()['features'], combiner.weights))}"

@@ -27,7 +27,9 @@ class Rescorer:
     def from_pretrained(
         cls, name_or_path: str = DEFAULT_MODEL, dtype: str = "float32", length_norm: bool = False
     ) -> Rescorer:
-        model = load_model(name_or_path, dtype=dtype).eval()
+        from corrector.inference import default_device
+
+        model = load_model(name_or_path, dtype=dtype).to(default_device()).eval()
         return cls(model, load_tokenizer(name_or_path, padding_side="right"), length_norm)
 
     def log_likelihoods(

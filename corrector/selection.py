@@ -11,6 +11,8 @@ then keeps the majority candidate unless the choice beats it by a margin.
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corrector.inference import Correction
+from corrector.errors import InputError
+from corrector.inference import Correction, default_device, has_tokenizer
 from corrector.metrics import align, normalize
 from corrector.nbest import NBestList
 from corrector.pooling import input_name
@@ -215,36 +218,64 @@ class RewardScorer:
         return chat_ids(self.tokenizer, messages(nbest, self.prompt, answer))
 
     def rewards(self, records: Sequence[NBestList], batch_size: int = 16, progress: bool = True) -> list[list[float]]:
-        """Per record, one reward per option (``options``); lists with one option are not scored."""
-        import torch
+        """Per record, one reward per option (``options``); lists with one option are not scored.
+
+        The options of a list share its prompt: the prompt runs once and its key/value cache serves
+        every option (up to ``batch_size`` at a time), so a list costs one prompt plus its answers.
+        """
         from tqdm.auto import tqdm
 
-        jobs = [
-            (k, j, self.token_ids(r, o.text))
-            for k, r in enumerate(records)
-            if len(opts := options(r)) > 1
-            for j, o in enumerate(opts)
-        ]
-        out = [[0.0] * (len(options(r)) if len(options(r)) > 1 else 0) for r in records]
-        order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][2]))
-        device = next(self.model.parameters()).device
-        pad = self.tokenizer.pad_token_id
-        bar = tqdm(total=len(jobs), desc="scoring", unit="option", disable=not progress)
-        for start in range(0, len(order), batch_size):
-            chunk = [jobs[i] for i in order[start : start + batch_size]]
-            width = max(len(ids) for _, _, ids in chunk)
-            input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, (_, _, ids) in enumerate(chunk):
-                input_ids[row, : len(ids)] = torch.tensor(ids)
-                mask[row, : len(ids)] = 1
-            with torch.inference_mode():
-                logits = self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
-            for (k, j, _), value in zip(chunk, logits[:, 0].float().cpu().tolist()):
-                out[k][j] = value
-            bar.update(len(chunk))
+        out: list[list[float]] = []
+        bar = tqdm(total=len(records), desc="scoring", unit="trial", disable=not progress)
+        for r in records:
+            opts = options(r)
+            out.append(
+                self._list_rewards([self.token_ids(r, o.text) for o in opts], batch_size) if len(opts) > 1 else []
+            )
+            bar.update()
         bar.close()
         return out
+
+    def _list_rewards(self, seqs: list[list[int]], batch_size: int) -> list[float]:
+        """Rewards of sequences that share a prefix: the reward is read at each one's last non-pad token."""
+        import torch
+
+        model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        backbone, head = getattr(model, model.base_model_prefix), model.score
+        pad = self.tokenizer.pad_token_id
+        n = 0
+        while all(len(q) > n + 1 for q in seqs) and len({q[n] for q in seqs}) == 1:
+            n += 1  # the shared prefix, at least one token of each sequence left after it
+        last = [max(i for i, t in enumerate(q) if t != pad) for q in seqs]
+        if n == 0 or min(last) < n:
+            raise ValueError("reward sequences of one list must share a prompt and end after it")
+        device = next(model.parameters()).device
+        cache_arg = "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
+        rewards: list[float] = []
+        with torch.inference_mode():
+            prefix = backbone(input_ids=torch.tensor([seqs[0][:n]], device=device), use_cache=True)
+            for start in range(0, len(seqs), batch_size):
+                chunk = seqs[start : start + batch_size]
+                width = max(len(q) for q in chunk) - n
+                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), n + width), dtype=torch.long)
+                mask[:, :n] = 1
+                for row, q in enumerate(chunk):
+                    ids[row, : len(q) - n] = torch.tensor(q[n:])
+                    mask[row, n : len(q)] = 1
+                cache = copy.deepcopy(getattr(prefix, "cache", None) or prefix.past_key_values)
+                cache.batch_repeat_interleave(len(chunk))
+                hidden = backbone(
+                    input_ids=ids.to(device),
+                    attention_mask=mask.to(device),
+                    position_ids=torch.arange(n, n + width, device=device).expand(len(chunk), -1),
+                    use_cache=True,
+                    **{cache_arg: cache},
+                ).last_hidden_state
+                at = torch.tensor([last[start + row] - n for row in range(len(chunk))], device=device)
+                values = head(hidden[torch.arange(len(chunk), device=device), at]).float()[:, 0]
+                rewards += values.cpu().tolist()
+        return rewards
 
 
 def load_reward_model(base_model: str, dtype: str = "float32", load_in_4bit: bool = False, **kwargs: Any) -> Any:
@@ -279,8 +310,6 @@ class Selector:
         """Load the reward adapter of a ``corrector.rerank`` output folder (see ``Corrector.from_pretrained``)."""
         from peft import PeftModel
 
-        from corrector.errors import InputError
-        from corrector.inference import _has_tokenizer, default_device
         from corrector.models import load_tokenizer
 
         if ckpt.kind != "selection":
@@ -292,16 +321,25 @@ class Selector:
             combiner = Combiner.from_dict(ckpt.summary["selection"]["combiner"])
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"{ckpt.adapter}: training_summary.json has no usable selection combiner ({e})") from None
-        tokenizer = load_tokenizer(ckpt.adapter if _has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model)
+        tokenizer = load_tokenizer(ckpt.adapter if has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model)
         model = load_reward_model(ckpt.base_model, dtype)
         model.config.pad_token_id = tokenizer.pad_token_id
         model = PeftModel.from_pretrained(model, ckpt.adapter).merge_and_unload()
         model = model.to(default_device(device)).eval()
         return cls(RewardScorer(model, tokenizer, ckpt.prompt), combiner, gate, ckpt)
 
-    def choose(self, records: Sequence[NBestList], batch_size: int = 16, progress: bool = True) -> list[tuple]:
-        """Per record ``(options, combined scores, chosen index, majority index)``; empty lists give ``([], ...)``."""
-        rewards = self.scorer.rewards(records, batch_size, progress)
+    def choose(
+        self,
+        records: Sequence[NBestList],
+        batch_size: int = 16,
+        progress: bool = True,
+        rewards: Sequence[Sequence[float]] | None = None,
+    ) -> list[tuple]:
+        """Per record ``(options, combined scores, chosen index, majority index)``; empty lists give ``([], ...)``.
+
+        ``rewards``: the scorer's rewards of these records when already computed.
+        """
+        rewards = self.scorer.rewards(records, batch_size, progress) if rewards is None else rewards
         out = []
         for r, rw in zip(records, rewards):
             opts = options(r)
@@ -314,13 +352,19 @@ class Selector:
         return out
 
     def correct(
-        self, records: Sequence[NBestList], *, batch_size: int = 8, progress: bool = True, **_: Any
+        self,
+        records: Sequence[NBestList],
+        *,
+        batch_size: int = 8,
+        progress: bool = True,
+        rewards: Sequence[Sequence[float]] | None = None,
+        **_: Any,
     ) -> list[Correction]:
         """One ``Correction`` per record, in order (generation options are accepted and ignored)."""
         from corrector.gate import gated
 
         out = []
-        for r, (opts, scores, best, vote) in zip(records, self.choose(records, batch_size, progress)):
+        for r, (opts, scores, best, vote) in zip(records, self.choose(records, batch_size, progress, rewards)):
             if not opts:
                 out.append(Correction(r.trial_id, "", "", "no_candidates"))
                 continue

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from corrector.errors import InputError, debug_enabled
-from corrector.files import FolderKind, atomic_write, check_output
+from corrector.files import FolderKind, atomic_write, check_output, plain_mode
 from corrector.length_guard import FIT_STRATEGIES, FitReport, fit_records
 from corrector.nbest import NBestList
 from corrector.prompts import TEMPLATES, PromptConfig, merge_prompt, shuffled
@@ -340,6 +340,9 @@ def summary_of(
 def finish(trainer: Any, summary: dict[str, Any], output_dir: str, dataset_name: str | None, push: bool) -> None:
     """Write ``training_summary.json`` (rank 0), push if asked, and tear the trainer down safely."""
     if trainer.is_world_process_zero():
+        for f in Path(output_dir).iterdir():  # libraries save some files 0600: colleagues should read them
+            if f.is_file():
+                f.chmod(plain_mode())
         with atomic_write(Path(output_dir) / SUMMARY_FILE) as f:
             json.dump(summary, f, indent=2, default=str)
             f.write("\n")

@@ -65,7 +65,7 @@ def test_files_without_ids_join_by_position(tmp_path):
         ([("a", A), ("b", B[:1])], "a has 2 trials but b has 1"),
         (
             [("a", A), ("b", [B[0], NBestList.from_texts("s9", ["x"], "the cat sat")])],
-            "trial s2 of a is missing from b",
+            "trial s2 \\(partition None\\) of a is missing from b",
         ),
         (
             [("a", A), ("b", [B[0], NBestList.from_texts("s2", ["x"], "a dog sat")])],
@@ -75,7 +75,7 @@ def test_files_without_ids_join_by_position(tmp_path):
         ([("a", A)], "at least two inputs"),
         (
             [("a", [A[0].with_partition("train")]), ("b", [B[0].with_partition("test")])],
-            "trial s1: partition 'train' in a but 'test' in b",
+            "trial s1 \\(partition train\\) of a is missing from b \\(it is in partition test there\\)",
         ),
     ],
 )
@@ -142,3 +142,18 @@ def test_cli_convert_pool_and_stats_pool(tmp_path, capsys):
     assert table[-1].startswith("pooled: a + b") and table[-1].split()[4:6] == ["2", "2.00"]
     assert main(["convert", str(a), str(a), "--pool", "--to", "seed", "-o", str(tmp_path / "x.jsonl")]) == 2
     assert "given twice" in capsys.readouterr().err
+
+
+def test_ids_that_restart_in_each_partition_join_within_their_partition():
+    def split(name: str) -> list[NBestList]:
+        train = [NBestList.from_texts(str(i), [f"{name} t{i}"], f"t{i}", "train") for i in (3, 4)]
+        return train + [NBestList.from_texts(str(i), [f"{name} s{i}"], f"s{i}", "test") for i in (3, 4)]
+
+    pooled = pool([("a", split("a")), ("b", list(reversed(split("b"))))])
+    assert [(r.partition, r.trial_id) for r in pooled] == [
+        ("train", "3"),
+        ("train", "4"),
+        ("test", "3"),
+        ("test", "4"),
+    ]
+    assert pooled[2].texts == ["a s3", "b s3"]

@@ -36,13 +36,15 @@ def test_readme_command_is_real(command):
 
         build_parser().parse_args(argv[1:])  # SystemExit on an unknown command or flag
     elif argv[:2] == ["accelerate", "launch"]:
-        from corrector.train import parse_args
-
         config = argv[argv.index("--config_file") + 1]
         assert (ROOT / config).is_file(), config
         recipe = next(a for a in argv if a.startswith("recipes/"))
         assert (ROOT / recipe).is_file(), recipe
         yaml = ROOT / "recipes" / "configs" / (Path(recipe).stem + ".yaml")
+        if Path(recipe).stem.startswith("rerank_"):
+            from corrector.rerank import parse_args
+        else:
+            from corrector.train import parse_args
         parse_args(argv[argv.index(recipe) + 1 :], config=yaml)
     elif argv[0] == "python" and argv[1] == "recipes/eval_corrector.py":
         from corrector.evaluation import parse_args

@@ -194,3 +194,17 @@ def test_rerank_needs_inner_validation_and_lists_that_disagree(tiny_llama, tmp_p
         main(*parse_args([*base, "--output_dir", str(tmp_path / "o1")]))
     with pytest.raises(InputError, match="gate_validation_every must be"):
         main(*parse_args([*base, "--output_dir", str(tmp_path / "o2"), "--gate_validation_every", "0"]))
+
+
+def test_shared_prompt_scoring_equals_one_full_forward_per_option(trained):
+    _, out, _ = trained
+    selector = Corrector.from_pretrained(str(out))
+    scorer, model = selector.scorer, selector.scorer.model
+    records = _records(4)
+    for r, rewards in zip(records, scorer.rewards(records, batch_size=2, progress=False)):
+        full = []
+        for o in options(r):
+            ids = torch.tensor([scorer.token_ids(r, o.text)])
+            with torch.inference_mode():
+                full.append(float(model(input_ids=ids).logits[0, 0]))
+        assert rewards == pytest.approx(full, abs=1e-4)
