@@ -18,16 +18,15 @@ ModelConfig))``, a recipe YAML for defaults, flags override, unknown keys are er
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from corrector.errors import InputError, debug_enabled
+from corrector.errors import InputError
 from corrector.nbest import NBestList
-from corrector.train import DataArguments, Run, finish, prepare, summary_of
+from corrector.train import DataArguments, Run, finish, prepare, run_recipe, summary_of
 
 
 @dataclass
@@ -136,16 +135,12 @@ def calibrate_selection(model: Any, run: Run, output_dir: str) -> tuple[dict[str
         choose_l2,
         features,
         fit_combiner,
-        load_reward_model,
+        load_reward_adapter,
         options,
     )
 
     if getattr(model, "is_loaded_in_4bit", False) and not torch.cuda.is_available():
-        from peft import PeftModel
-
-        model = load_reward_model(run.base_model, "float32")
-        model.config.pad_token_id = run.tokenizer.pad_token_id
-        model = PeftModel.from_pretrained(model, output_dir).merge_and_unload()
+        model = load_reward_adapter(run.base_model, output_dir, run.tokenizer.pad_token_id)
     scorer = RewardScorer(model.eval(), run.tokenizer, run.prompt)
     rewards = scorer.rewards(run.inner_validation)
     groups = []
@@ -200,12 +195,7 @@ def main(script_args: RerankArguments, training_args: Any, model_args: Any) -> d
 
 def run(config: str | Path | None = None, argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse (recipe YAML, then CLI flags) and train; bad input ends with a one-line message."""
-    try:
-        return main(*parse_args(argv, config))
-    except InputError as e:
-        if debug_enabled():
-            raise
-        sys.exit(f"corrector rerank: error: {e}")
+    return run_recipe(main, parse_args, "rerank", config, argv)
 
 
 if __name__ == "__main__":

@@ -291,6 +291,15 @@ def load_reward_model(base_model: str, dtype: str = "float32", load_in_4bit: boo
     )
 
 
+def load_reward_adapter(base_model: str, adapter: str, pad_token_id: int, dtype: str = "float32") -> Any:
+    """A reward adapter merged into its base model's classification model (the score head included)."""
+    from peft import PeftModel
+
+    model = load_reward_model(base_model, dtype)
+    model.config.pad_token_id = pad_token_id
+    return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+
+
 class Selector:
     """Chooses one candidate per list: reward-model scores combined with the vote, then the vote gate.
 
@@ -308,8 +317,6 @@ class Selector:
         cls, ckpt: Any, dtype: str = "float32", gate: float | None = None, device: str | None = None
     ) -> Selector:
         """Load the reward adapter of a ``corrector.rerank`` output folder (see ``Corrector.from_pretrained``)."""
-        from peft import PeftModel
-
         from corrector.models import load_tokenizer
 
         if ckpt.kind != "selection":
@@ -322,9 +329,7 @@ class Selector:
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"{ckpt.adapter}: training_summary.json has no usable selection combiner ({e})") from None
         tokenizer = load_tokenizer(ckpt.adapter if has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model)
-        model = load_reward_model(ckpt.base_model, dtype)
-        model.config.pad_token_id = tokenizer.pad_token_id
-        model = PeftModel.from_pretrained(model, ckpt.adapter).merge_and_unload()
+        model = load_reward_adapter(ckpt.base_model, ckpt.adapter, tokenizer.pad_token_id, dtype)
         model = model.to(default_device(device)).eval()
         return cls(RewardScorer(model, tokenizer, ckpt.prompt), combiner, gate, ckpt)
 

@@ -435,14 +435,19 @@ def launch(cmd: Sequence[str]) -> None:
         sys.exit(f"training failed (exit status {code}); its error is above")
 
 
-def run(config: str | Path | None = None, argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Parse (recipe YAML, then CLI flags) and train; bad input ends with a one-line message."""
+def run_recipe(main_fn: Any, parse_fn: Any, name: str, config: str | Path | None, argv: Sequence[str] | None) -> Any:
+    """``main_fn(*parse_fn(argv, config))``; bad input ends with one line (the traceback only with --debug)."""
     try:
-        return main(*parse_args(argv, config))
+        return main_fn(*parse_fn(argv, config))
     except InputError as e:
         if debug_enabled():
             raise
-        sys.exit(f"corrector train: error: {e}")
+        sys.exit(f"corrector {name}: error: {e}")
+
+
+def run(config: str | Path | None = None, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse (recipe YAML, then CLI flags) and train; bad input ends with a one-line message."""
+    return run_recipe(main, parse_args, "train", config, argv)
 
 
 if __name__ == "__main__":
