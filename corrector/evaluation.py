@@ -325,7 +325,9 @@ class EvalArguments:
     limit: int | None = field(
         default=None, metadata={"help": "evaluate only the first n trials of the partition", "type": positive_int}
     )
-    output_dir: str = field(default="outputs/eval", metadata={"help": "run folder for results and reports"})
+    output_dir: str = field(
+        default="outputs/eval", metadata={"help": "run folder for results and reports", "short": ("-o",)}
+    )
     overwrite: bool = field(
         default=False, metadata={"help": "replace an earlier evaluation's run folder (as a whole) in output_dir"}
     )
@@ -400,7 +402,8 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
             kw.update(type=f.metadata.get("type", kind), choices=f.metadata.get("choices"))
         help_text = f.metadata.get("help", "")
         shown = ("on" if f.default else "off") if kind is bool else "none" if f.default is None else f.default
-        parser.add_argument(f"--{f.name.replace('_', '-')}", help=f"{help_text} (default: {shown})", **kw)
+        names = [*f.metadata.get("short", ()), f"--{f.name.replace('_', '-')}"]
+        parser.add_argument(*names, help=f"{help_text} (default: {shown})", **kw)
 
 
 def read_config(path: str | Path, cls: type = EvalArguments) -> dict[str, Any]:

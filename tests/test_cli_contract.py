@@ -383,6 +383,14 @@ def test_boolean_flags_take_no_and_a_value():
     assert parse(["generate", *REQUIRED["generate"], "--resume", "off"]).resume is False
 
 
+def test_every_writing_command_takes_dash_o():
+    parse = build_parser().parse_args
+    assert parse(["evaluate", "-o", "ev"]).output_dir == "ev"
+    assert parse(["generate", "--logits-path", "l.npz", "--lexicon", "lex.txt", "-o", "nb"]).output_path == "nb"
+    assert parse(["correct", "f.jsonl", "--model", "m", "-o", "c.jsonl"]).output == "c.jsonl"
+    assert parse(["convert", "f.jsonl", "--to", "seed", "-o", "s.jsonl"]).output == "s.jsonl"
+
+
 def test_usage_errors_show_the_commands_own_usage(capsys):
     with pytest.raises(SystemExit) as e:
         main(["correct", "f.jsonl", "--model", "m", "-o", "o", "--batch_size", "2", "--bogus"])

@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--transcripts-path",
         help="ground truth: pandas pickle (trusted files only), JSON list, or text (default: none, unlabelled)",
     )
-    io.add_argument("--output-path", required=True, help="dataset folder, or x.jsonl for x.jsonl plus folder x/")
+    io.add_argument("-o", "--output-path", required=True, help="dataset folder, or x.jsonl for x.jsonl plus folder x/")
     io.add_argument("--tokens", help="tokens file, one unit per line (default: the 41 Brain-to-Text units)")
     io.add_argument("--lexicon", required=True, help="lexicon: 'word PH1 PH2 … |' lines, variants on extra lines")
     io.add_argument("--word-lm-path", help="KenLM word n-gram (ARPA or binary) (default: none, decode without an LM)")
