@@ -5,7 +5,9 @@ corrector left to itself is worse. The gate keeps the corrector's output where i
 the majority only if the model's confidence margin for it over the majority (a log-probability
 or score difference under the trained model) exceeds a threshold; otherwise the majority stands.
 The threshold is chosen on inner-validation trials carved from the *training* partition, never on
-the evaluated one, and saved with the model (``training_summary.json``, key ``gate``).
+the evaluated one, and saved with the model (``training_summary.json``, key ``gate``). A gain over
+the vote on a hundred-odd inner trials can be chance: the gate opens only when the gated outputs beat
+the vote there with a paired-bootstrap p-value below ``alpha``, and otherwise keeps the vote.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from corrector.errors import InputError
-from corrector.metrics import majority_vote, normalize, wer
+from corrector.metrics import align, majority_vote, normalize, paired_bootstrap, wer
 from corrector.nbest import NBestList
 
 NEVER = math.inf  # threshold that always keeps the vote
@@ -57,6 +59,8 @@ class GateCalibration:
     trials: int
     overrides: int  # inner-validation trials where the gated output differs from the vote
     wer: dict[str, float]  # majority_vote, ungated, gated
+    p_vs_vote: float | None = None  # paired bootstrap, the best threshold's outputs against the vote
+    alpha: float | None = None  # the gate opened only if gated < vote with p_vs_vote < alpha
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -66,7 +70,15 @@ class GateCalibration:
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "gate") -> GateCalibration:
         try:
-            return cls(_decode(d["threshold"]), int(d["trials"]), int(d["overrides"]), dict(d["wer"]))
+            p, alpha = d.get("p_vs_vote"), d.get("alpha")
+            return cls(
+                _decode(d["threshold"]),
+                int(d["trials"]),
+                int(d["overrides"]),
+                dict(d["wer"]),
+                None if p is None else float(p),
+                None if alpha is None else float(alpha),
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(
                 f"{where}: malformed gate record ({type(e).__name__}: {e}); retrain or pass --gate off"
@@ -86,12 +98,14 @@ def _decode(x: Any) -> float:
 
 
 def calibrate(
-    records: Sequence[NBestList], outputs: Sequence[str], margins: Sequence[float | None]
+    records: Sequence[NBestList], outputs: Sequence[str], margins: Sequence[float | None], alpha: float = 0.05
 ) -> GateCalibration:
     """The threshold with the lowest WER on ``records`` (ties: the larger, i.e. the vote more often).
 
     ``outputs`` are the ungated outputs, ``margins`` their confidence over the majority candidate
     (None where they agree with it). Candidates: every observed margin, minus and plus infinity.
+    The gate stays shut (threshold ``inf``) unless that best threshold beats the vote with a paired
+    bootstrap p-value below ``alpha`` (1 accepts any gain).
     """
     if not records:
         raise InputError("gate calibration needs inner-validation trials with ground truth")
@@ -99,24 +113,32 @@ def calibrate(
         raise ValueError(f"{len(records)} records, {len(outputs)} outputs, {len(margins)} margins")
     refs = [r.ground_truth or "" for r in records]
     majorities = [majority_vote(r) for r in records]
+
+    def gated_at(t: float) -> list[str]:
+        return [gated(o, v, m, t)[0] for o, v, m in zip(outputs, majorities, margins)]
+
     observed = sorted({m for m in margins if m is not None})
     best: tuple[float, float] | None = None
     for t in [ALWAYS, *observed, NEVER]:
-        hyps = [gated(o, v, m, t)[0] for o, v, m in zip(outputs, majorities, margins)]
-        w = wer(refs, hyps)
+        w = wer(refs, gated_at(t))
         if best is None or w <= best[0]:
             best = (w, t)
-    threshold = best[1]
-    hyps = [gated(o, v, m, threshold)[0] for o, v, m in zip(outputs, majorities, margins)]
+    vote_wer = wer(refs, majorities)
+    hyps = gated_at(best[1])
+    p = paired_bootstrap([align(r, h) for r, h in zip(refs, hyps)], [align(r, v) for r, v in zip(refs, majorities)])
+    threshold = best[1] if best[0] < vote_wer and (alpha >= 1 or p < alpha) else NEVER
     return GateCalibration(
         threshold,
         len(records),
-        sum(differs(h, v) for h, v in zip(hyps, majorities)),
+        sum(differs(h, v) for h, v in zip(gated_at(threshold), majorities)),
         {
-            "majority_vote": round(wer(refs, majorities), 2),
+            "majority_vote": round(vote_wer, 2),
             "ungated": round(wer(refs, outputs), 2),
-            "gated": round(best[0], 2),
+            "at_best_threshold": round(best[0], 2),  # before the significance check
+            "gated": round(wer(refs, gated_at(threshold)), 2),
         },
+        round(p, 4),
+        alpha,
     )
 
 

@@ -40,6 +40,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import time
 import warnings
@@ -244,6 +245,7 @@ def _decode_task(task: Task) -> tuple[int, list[list[list[Any]]]]:
 def _adopt(decoder) -> None:
     """Forked worker: use the parent's decoder (its memory is shared until written, and it is only read)."""
     global _DECODER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no traceback per worker
     _DECODER = decoder
 
 
@@ -268,6 +270,7 @@ def _quiet_stdio() -> Iterator[None]:
 def _build_quietly(cfg: GenerateConfig, p: _Plan) -> None:
     """Spawned worker: build its own decoder; the parent has shown KenLM's banner and reported the drops."""
     global _DECODER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with _quiet_stdio():
         _DECODER = build_decoder(cfg, p)
 

@@ -119,7 +119,9 @@ def load_reward_for_training(model_args: Any, tokenizer: Any) -> Any:
     return model
 
 
-def calibrate_selection(model: Any, run: Run, output_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def calibrate_selection(
+    model: Any, run: Run, output_dir: str, alpha: float = 0.05
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit the combiner and calibrate the gate on the inner validation (never trained on).
 
     A 4-bit model on CPU is not run in the process that trained it (bitsandbytes' CPU inference
@@ -127,38 +129,25 @@ def calibrate_selection(model: Any, run: Run, output_dir: str) -> tuple[dict[str
     """
     import torch
 
-    from corrector.gate import ALWAYS, calibrate
-    from corrector.metrics import align
-    from corrector.selection import (
-        RewardScorer,
-        Selector,
-        choose_l2,
-        features,
-        fit_combiner,
-        load_reward_adapter,
-        options,
-    )
+    from corrector.selection import RewardScorer, fit_selection, load_reward_adapter
 
     if getattr(model, "is_loaded_in_4bit", False) and not torch.cuda.is_available():
         model = load_reward_adapter(run.base_model, output_dir, run.tokenizer.pad_token_id)
     scorer = RewardScorer(model.eval(), run.tokenizer, run.prompt)
-    rewards = scorer.rewards(run.inner_validation)
-    groups = []
-    for r, rw in zip(run.inner_validation, rewards):
-        opts = options(r)
-        if len(opts) > 1 and r.ground_truth:
-            groups.append((features(r, opts, rw), [align(r.ground_truth, o.text).errors for o in opts]))
-    l2 = choose_l2(groups)
-    combiner = fit_combiner(groups, l2)
-    out = Selector(scorer, combiner, gate=ALWAYS).correct(run.inner_validation, rewards=rewards)
-    cal = calibrate(run.inner_validation, [c.ungated_text for c in out], [c.margin for c in out])
+    fit = fit_selection(run.inner_validation, scorer.rewards(run.inner_validation), scorer, alpha=alpha)
+    weights = dict(zip(fit.combiner.to_dict()["features"], fit.combiner.weights))
     print(
-        f"combiner on {len(groups)} inner-validation lists: weights {dict(zip(combiner.to_dict()['features'], combiner.weights))}"
-        f" (l2 {l2:g}); gate threshold {cal.threshold:g}, WER {cal.wer}",
+        f"combiner on {fit.lists} inner-validation lists: weights {weights} (l2 {fit.combiner.l2:g}); "
+        f"gate threshold {fit.gate.threshold:g} (cross-fitted over 5 folds), WER {fit.gate.wer}, "
+        f"p vs vote {fit.gate.p_vs_vote}",
         flush=True,
     )
-    gate = {**cal.to_dict(), "margin": "combined score of the choice - combined score of the majority candidate"}
-    return {"combiner": combiner.to_dict(), "lists": len(groups)}, gate
+    gate = {
+        **fit.gate.to_dict(),
+        "margin": "combined score of the choice - combined score of the majority candidate",
+        "calibration": "5-fold cross-fitted: each fold's margins from a combiner fit on the other folds",
+    }
+    return {"combiner": fit.combiner.to_dict(), "lists": fit.lists}, gate
 
 
 def main(script_args: RerankArguments, training_args: Any, model_args: Any) -> dict[str, Any]:
@@ -187,7 +176,9 @@ def main(script_args: RerankArguments, training_args: Any, model_args: Any) -> d
     summary = {"kind": "selection", **summary_of(run, script_args, model_args, trainer, result, wall), **pairing}
     if trainer.is_world_process_zero():
         start = time.perf_counter()
-        summary["selection"], summary["gate"] = calibrate_selection(trainer.model, run, training_args.output_dir)
+        summary["selection"], summary["gate"] = calibrate_selection(
+            trainer.model, run, training_args.output_dir, script_args.gate_alpha
+        )
         summary["calibration_time_s"] = round(time.perf_counter() - start, 2)
     finish(trainer, summary, training_args.output_dir, script_args.dataset_name, training_args.push_to_hub)
     return summary

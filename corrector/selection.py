@@ -203,6 +203,52 @@ def choose_l2(groups: Sequence[Group], folds: int = 5, lambdas: Sequence[float] 
     return best[1]
 
 
+def _group(r: NBestList, rewards: Sequence[float]) -> Group | None:
+    opts = options(r)
+    if len(opts) < 2 or not r.ground_truth:
+        return None
+    return features(r, opts, rewards), [align(r.ground_truth, o.text).errors for o in opts]
+
+
+@dataclass(frozen=True)
+class SelectionFit:
+    """The combiner (fit on every inner-validation list) and the gate calibrated out of fold."""
+
+    combiner: Combiner
+    lists: int  # inner-validation lists with a choice to make
+    gate: Any  # corrector.gate.GateCalibration
+
+
+def fit_selection(
+    records: Sequence[NBestList],
+    rewards: Sequence[Sequence[float]],
+    scorer: Any = None,
+    folds: int = 5,
+    alpha: float = 0.05,
+) -> SelectionFit:
+    """Fit the combiner on ``records`` (inner validation) and calibrate the gate on cross-fitted choices.
+
+    The gate's threshold is chosen on margins the combiner did not see: fold k's choices and margins come
+    from a combiner (and its L2) fit on the other folds. Calibrating on the combiner's own training lists
+    would pick overrides it had fit, a threshold that lets through what does not hold on new trials.
+    """
+    from corrector.gate import ALWAYS, calibrate
+
+    groups = [_group(r, rw) for r, rw in zip(records, rewards)]
+    outputs: list[str] = [""] * len(records)
+    margins: list[float | None] = [None] * len(records)
+    for k in range(folds):
+        train = [g for i, g in enumerate(groups) if g is not None and i % folds != k]
+        fold = [i for i in range(len(records)) if i % folds == k]
+        selector = Selector(scorer, fit_combiner(train, choose_l2(train)), gate=ALWAYS)
+        out = selector.correct([records[i] for i in fold], rewards=[rewards[i] for i in fold])
+        for i, c in zip(fold, out):
+            outputs[i], margins[i] = c.ungated_text, c.margin
+    cal = calibrate(records, outputs, margins, alpha)
+    known = [g for g in groups if g is not None]
+    return SelectionFit(fit_combiner(known, choose_l2(known)), len(known), cal)
+
+
 # --- scoring and choosing -------------------------------------------------------------------------
 
 
@@ -310,7 +356,7 @@ class Selector:
 
     def __init__(self, scorer: RewardScorer, combiner: Combiner, gate: float | None = None, checkpoint: Any = None):
         self.scorer, self.combiner, self.gate, self.checkpoint = scorer, combiner, gate, checkpoint
-        self.prompt = scorer.prompt
+        self.prompt = getattr(scorer, "prompt", None)
 
     @classmethod
     def from_checkpoint(

@@ -94,6 +94,13 @@ class DataArguments:
             "on, to calibrate the gate over the majority vote (0: no inner validation, no gate)."
         },
     )
+    gate_alpha: float = field(
+        default=0.05,
+        metadata={
+            "help": "The gate opens only if, on the inner validation, its outputs beat the majority vote with a "
+            "paired-bootstrap p-value below this (1: any gain opens it)."
+        },
+    )
     fit_strategy: str = field(
         default="drop_candidates",
         metadata={
@@ -287,6 +294,8 @@ def prepare(script_args: DataArguments, training_args: Any, model_args: Any) -> 
     from corrector.gate import inner_validation
     from corrector.models import DEFAULT_MODEL, load_tokenizer
 
+    if not 0 < script_args.gate_alpha <= 1:
+        raise InputError(f"gate_alpha must be in (0, 1], got {script_args.gate_alpha}")
     if not script_args.dataset_name:
         raise InputError("no training data: set dataset_name (a saved DatasetDict folder, an N-best file or a Hub id)")
     training_args = adapt_to_hardware(training_args, script_args)
@@ -357,7 +366,12 @@ def finish(trainer: Any, summary: dict[str, Any], output_dir: str, dataset_name:
 
 
 def calibrate_gate(
-    model: Any, base_model: str, prompt: PromptConfig, records: Sequence[NBestList], output_dir: str
+    model: Any,
+    base_model: str,
+    prompt: PromptConfig,
+    records: Sequence[NBestList],
+    output_dir: str,
+    alpha: float = 0.05,
 ) -> dict[str, Any]:
     """The gate threshold on the inner validation: the trained model corrects it, margins over the vote decide.
 
@@ -376,8 +390,12 @@ def calibrate_gate(
         tokenizer = load_tokenizer(base_model, padding_side="left")
         corrector = Corrector(TransformersBackend(model.eval(), tokenizer), tokenizer, prompt, gate=ALWAYS)
     out = corrector.correct(records, batch_size=8)
-    cal = calibrate(records, [c.ungated_text for c in out], [c.margin for c in out])
-    print(f"gate on {cal.trials} inner-validation trials: threshold {cal.threshold:g}, WER {cal.wer}", flush=True)
+    cal = calibrate(records, [c.ungated_text for c in out], [c.margin for c in out], alpha)
+    print(
+        f"gate on {cal.trials} inner-validation trials: threshold {cal.threshold:g}, WER {cal.wer}, "
+        f"p vs vote {cal.p_vs_vote}",
+        flush=True,
+    )
     return {**cal.to_dict(), "margin": "log P(output) - log P(majority candidate) under the trained model"}
 
 
@@ -416,7 +434,12 @@ def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> d
     }
     if run.inner_validation and trainer.is_world_process_zero():
         summary["gate"] = calibrate_gate(
-            trainer.model, run.base_model, run.prompt, run.inner_validation, training_args.output_dir
+            trainer.model,
+            run.base_model,
+            run.prompt,
+            run.inner_validation,
+            training_args.output_dir,
+            script_args.gate_alpha,
         )
     finish(trainer, summary, training_args.output_dir, script_args.dataset_name, training_args.push_to_hub)
     return summary

@@ -28,10 +28,23 @@ OUTPUTS = ["call my son", "a cat sat", "turn it off", "hello there"]
 
 def test_calibration_finds_the_threshold_that_keeps_only_the_helpful_overrides():
     # confident where the override helps (margins 2.0 and 1.5), barely where it hurts (0.4)
-    cal = calibrate(RECORDS, OUTPUTS, [2.0, 0.4, 1.5, None])
+    cal = calibrate(RECORDS, OUTPUTS, [2.0, 0.4, 1.5, None], alpha=1.0)
     assert cal.threshold == 0.4  # keep margins > 0.4: g1 and g3, not g2
     assert cal.wer["gated"] == 0.0 and cal.wer["gated"] < cal.wer["majority_vote"] and cal.overrides == 2
     assert cal.wer["ungated"] == pytest.approx(100 * 1 / 11, abs=0.01)
+
+
+def test_the_gate_stays_shut_on_a_gain_that_could_be_chance():
+    # the same 2-word gain over 4 trials: a resample without g1 and g3 (1 in 16) ties, p about 0.12
+    cal = calibrate(RECORDS, OUTPUTS, [2.0, 0.4, 1.5, None])
+    assert cal.alpha == 0.05 and 0.05 < cal.p_vs_vote < 0.25
+    assert cal.threshold == NEVER and cal.overrides == 0 and cal.wer["gated"] == cal.wer["majority_vote"]
+    assert cal.wer["at_best_threshold"] == 0.0
+    # twelve copies of the lists: the same per-trial gain is now significant and the gate opens
+    many = [NBestList.from_texts(f"{r.trial_id}-{k}", r.texts, r.ground_truth) for k in range(12) for r in RECORDS]
+    cal = calibrate(many, OUTPUTS * 12, [2.0, 0.4, 1.5, None] * 12)
+    assert cal.p_vs_vote < 0.05 and cal.threshold == 0.4 and cal.overrides == 24
+    assert GateCalibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
 
 
 def test_calibration_falls_back_to_the_vote_when_no_override_helps():

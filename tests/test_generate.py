@@ -166,7 +166,7 @@ def _cli_args(cfg: GenerateConfig) -> list[str]:
         args += ["--logits-path", p]
     args += ["--word-lm-path", cfg.word_lm_path, "--transcripts-path", cfg.transcripts_path]
     args += ["--beam-size", str(cfg.beam_size), "--top-n", str(cfg.top_n), "--acoustic-scale", str(cfg.acoustic_scale)]
-    return args
+    return [*args, "--num-workers", str(cfg.num_workers)]
 
 
 def test_resume_after_sigkill_equals_uninterrupted_run(world, tmp_path):
@@ -193,6 +193,28 @@ def test_resume_after_sigkill_equals_uninterrupted_run(world, tmp_path):
     assert resumed == _rows(tmp_path / "whole" / "train.jsonl")
     assert [r["trial_id"] for r in resumed] == [str(i) for i in range(200)]
     assert len(whole["train"]) == 200
+
+
+def test_ctrl_c_with_workers_is_one_line_and_keeps_the_finished_trials(world, tmp_path):
+    logits, sents = world.logits("l.npz", 200, noise=0.2, seed=4)
+    cfg = _config(world, [logits], tmp_path / "out", sents, beam_size=100, top_n=10, num_workers=2)
+    code = "import sys; from corrector.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *_cli_args(cfg)], stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    checkpoint = work_dir(cfg) / "shard-0-of-1.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if checkpoint.is_file() and checkpoint.read_bytes().count(b"\n") >= 10:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole process group
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines()[-1].startswith("interrupted: finished trials are kept in")
+    assert checkpoint.read_bytes().count(b"\n") >= 10
 
 
 def test_resume_refuses_other_settings(world, tmp_path):

@@ -23,6 +23,7 @@ from corrector.selection import (
     choose_l2,
     features,
     fit_combiner,
+    fit_selection,
     majority_index,
     options,
     preference_pairs,
@@ -94,6 +95,25 @@ def test_features_and_combiner_on_a_case_with_a_known_answer():
         Combiner.from_dict({"features": ["reward"], "weights": [1.0]})
 
 
+def test_fit_selection_gates_on_choices_made_out_of_fold():
+    # 30 lists, the vote wrong in every third; an informative reward marks the right option, a useless one does not
+    records, informative, useless = [], [], []
+    for i in range(30):
+        truth = SENTENCES[i % 4]
+        wrong = truth.replace(" ", " um ", 1)
+        texts = [wrong, wrong, truth] if i % 3 == 0 else [truth, truth, wrong]
+        records.append(NBestList.from_texts(str(i), texts, truth))
+        right = 0 if texts[0] == truth else 1  # options are distinct candidates in first-read order
+        informative.append([3.0 if k == right else -3.0 for k in range(2)])
+        useless.append([0.0, 0.5] if i % 2 else [0.5, 0.0])
+    fit = fit_selection(records, informative)
+    assert fit.lists == 30 and fit.combiner.weights[0] > 0
+    assert fit.gate.threshold < math.inf and fit.gate.p_vs_vote < 0.05
+    assert fit.gate.wer["gated"] == 0.0 < fit.gate.wer["majority_vote"]
+    fit = fit_selection(records, useless)
+    assert fit.gate.threshold == math.inf and fit.gate.wer["gated"] == fit.gate.wer["majority_vote"]
+
+
 def _records(n: int = 20) -> list[NBestList]:
     out = []
     for i in range(n):
@@ -150,7 +170,7 @@ def test_reward_model_trains_with_finite_loss_and_changing_lora(trained):
     saved = json.loads((out / "training_summary.json").read_text())
     assert saved["kind"] == "selection" and saved["inner_validation_trials"] == 4 and saved["pairs"] == 24
     assert saved["selection"]["combiner"]["features"] == list(FEATURES)
-    assert set(saved["gate"]["wer"]) == {"majority_vote", "ungated", "gated"}
+    assert set(saved["gate"]["wer"]) == {"majority_vote", "ungated", "at_best_threshold", "gated"}
 
 
 def test_scores_reload_identically_and_the_choice_is_a_candidate(trained):

@@ -139,8 +139,10 @@ def test_outputs_adapter_tokenizer_and_summary(trained, dataset_dir, tiny_llama)
 def test_the_gate_is_calibrated_on_the_inner_validation(trained):
     summary, out, _ = trained
     gate = json.loads((out / SUMMARY_FILE).read_text())["gate"]
-    assert gate["trials"] == 3 and set(gate["wer"]) == {"majority_vote", "ungated", "gated"}
-    assert gate["wer"]["gated"] <= min(gate["wer"]["majority_vote"], gate["wer"]["ungated"])
+    assert gate["trials"] == 3 and set(gate["wer"]) == {"majority_vote", "ungated", "at_best_threshold", "gated"}
+    wer = gate["wer"]
+    assert wer["at_best_threshold"] <= min(wer["majority_vote"], wer["ungated"]) and gate["alpha"] == 0.05
+    assert wer["gated"] in (wer["majority_vote"], wer["at_best_threshold"])  # shut unless p_vs_vote < alpha
     assert isinstance(float(gate["threshold"]), float)
 
 
