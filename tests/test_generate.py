@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -169,18 +170,24 @@ def _cli_args(cfg: GenerateConfig) -> list[str]:
     return [*args, "--num-workers", str(cfg.num_workers)]
 
 
-def test_resume_after_sigkill_equals_uninterrupted_run(world, tmp_path):
-    logits, sents = world.logits("l.npz", 200, noise=0.2, seed=4)
-    cfg = _config(world, [logits], tmp_path / "out", sents, beam_size=100, top_n=10)
+def _run_until_ten_trials(cfg: GenerateConfig, **popen: Any) -> tuple[subprocess.Popen, Path]:
+    """``corrector generate`` in a child process, returned once its checkpoint holds 10 trials."""
     code = "import sys; from corrector.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, *_cli_args(cfg)], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", code, *_cli_args(cfg)], **popen)
     checkpoint = work_dir(cfg) / "shard-0-of-1.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if checkpoint.is_file() and checkpoint.read_bytes().count(b"\n") >= 10:
             break
         time.sleep(0.005)
-    assert proc.poll() is None, "the run ended before it could be killed"
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    return proc, checkpoint
+
+
+def test_resume_after_sigkill_equals_uninterrupted_run(world, tmp_path):
+    logits, sents = world.logits("l.npz", 200, noise=0.2, seed=4)
+    cfg = _config(world, [logits], tmp_path / "out", sents, beam_size=100, top_n=10)
+    proc, checkpoint = _run_until_ten_trials(cfg, stderr=subprocess.DEVNULL)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = checkpoint.read_bytes().count(b"\n")
@@ -198,23 +205,21 @@ def test_resume_after_sigkill_equals_uninterrupted_run(world, tmp_path):
 def test_ctrl_c_with_workers_is_one_line_and_keeps_the_finished_trials(world, tmp_path):
     logits, sents = world.logits("l.npz", 200, noise=0.2, seed=4)
     cfg = _config(world, [logits], tmp_path / "out", sents, beam_size=100, top_n=10, num_workers=2)
-    code = "import sys; from corrector.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *_cli_args(cfg)], stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    checkpoint = work_dir(cfg) / "shard-0-of-1.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if checkpoint.is_file() and checkpoint.read_bytes().count(b"\n") >= 10:
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc, checkpoint = _run_until_ten_trials(cfg, stderr=subprocess.PIPE, text=True, start_new_session=True)
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole process group
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert err.strip().splitlines()[-1].startswith("interrupted: finished trials are kept in")
     assert checkpoint.read_bytes().count(b"\n") >= 10
+    # a worker idle in the pool's queue when Ctrl-C comes would print its own traceback: workers ignore SIGINT
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        gen._adopt(None)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        gen._DECODER = None
 
 
 def test_resume_refuses_other_settings(world, tmp_path):
