@@ -127,15 +127,16 @@ def calibrate(
     hyps = gated_at(best[1])
     p = paired_bootstrap([align(r, h) for r, h in zip(refs, hyps)], [align(r, v) for r, v in zip(refs, majorities)])
     threshold = best[1] if best[0] < vote_wer and (alpha >= 1 or p < alpha) else NEVER
+    shipped = hyps if threshold == best[1] else majorities
     return GateCalibration(
         threshold,
         len(records),
-        sum(differs(h, v) for h, v in zip(gated_at(threshold), majorities)),
+        sum(differs(h, v) for h, v in zip(shipped, majorities)),
         {
             "majority_vote": round(vote_wer, 2),
             "ungated": round(wer(refs, outputs), 2),
             "at_best_threshold": round(best[0], 2),  # before the significance check
-            "gated": round(wer(refs, gated_at(threshold)), 2),
+            "gated": round(wer(refs, shipped), 2),
         },
         round(p, 4),
         alpha,
