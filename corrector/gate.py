@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from corrector.errors import InputError
@@ -61,9 +61,12 @@ class GateCalibration:
     wer: dict[str, float]  # majority_vote, ungated, gated
     p_vs_vote: float | None = None  # paired bootstrap, the best threshold's outputs against the vote
     alpha: float | None = None  # the gate opened only if gated < vote with p_vs_vote < alpha
+    # (threshold, WER %) at every threshold tried, for gate.png; not saved with the model
+    curve: tuple[tuple[float, float], ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["curve"]
         d["threshold"] = encode_threshold(self.threshold)
         return d
 
@@ -118,11 +121,9 @@ def calibrate(
         return [gated(o, v, m, t)[0] for o, v, m in zip(outputs, majorities, margins)]
 
     observed = sorted({m for m in margins if m is not None})
-    best: tuple[float, float] | None = None
-    for t in [ALWAYS, *observed, NEVER]:
-        w = wer(refs, gated_at(t))
-        if best is None or w <= best[0]:
-            best = (w, t)
+    curve = [(t, wer(refs, gated_at(t))) for t in [ALWAYS, *observed, NEVER]]
+    best_t, best_w = min(reversed(curve), key=lambda tw: tw[1])  # the lowest WER; ties: the larger threshold
+    best = (best_w, best_t)
     vote_wer = wer(refs, majorities)
     hyps = gated_at(best[1])
     p = paired_bootstrap([align(r, h) for r, h in zip(refs, hyps)], [align(r, v) for r, v in zip(refs, majorities)])
@@ -140,6 +141,7 @@ def calibrate(
         },
         round(p, 4),
         alpha,
+        tuple(curve),
     )
 
 

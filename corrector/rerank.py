@@ -129,12 +129,16 @@ def calibrate_selection(
     """
     import torch
 
+    from corrector.curves import GATE_FILE, plot_gate
     from corrector.selection import RewardScorer, fit_selection, load_reward_adapter
 
     if getattr(model, "is_loaded_in_4bit", False) and not torch.cuda.is_available():
         model = load_reward_adapter(run.base_model, output_dir, run.tokenizer.pad_token_id)
     scorer = RewardScorer(model.eval(), run.tokenizer, run.prompt)
     fit = fit_selection(run.inner_validation, scorer.rewards(run.inner_validation), scorer, alpha=alpha)
+    cal = fit.gate
+    title = "vote gate (margins cross-fitted over 5 folds)"
+    plot_gate(cal.curve, cal.wer["majority_vote"], cal.threshold, Path(output_dir) / GATE_FILE, title)
     weights = dict(zip(fit.combiner.to_dict()["features"], fit.combiner.weights))
     print(
         f"combiner on {fit.lists} inner-validation lists: weights {weights} (l2 {fit.combiner.l2:g}); "

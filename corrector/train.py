@@ -347,16 +347,25 @@ def summary_of(
 
 
 def finish(trainer: Any, summary: dict[str, Any], output_dir: str, dataset_name: str | None, push: bool) -> None:
-    """Write ``training_summary.json`` (rank 0), push if asked, and tear the trainer down safely."""
+    """Write ``loss.png``, ``training_summary.json`` and the model card (rank 0), push if asked, tear down safely."""
+    from corrector.cards import write_model_card
+    from corrector.curves import LOSS_FILE, plot_loss
+
     if trainer.is_world_process_zero():
-        for f in Path(output_dir).iterdir():  # libraries save some files 0600: colleagues should read them
+        out = Path(output_dir)
+        plot_loss(trainer.state.log_history, out / LOSS_FILE, f"{summary['recipe']['name'] or out.name}: loss")
+        for f in out.iterdir():  # libraries save some files 0600: colleagues should read them
             if f.is_file():
                 f.chmod(plain_mode())
-        with atomic_write(Path(output_dir) / SUMMARY_FILE) as f:
+        with atomic_write(out / SUMMARY_FILE) as f:
             json.dump(summary, f, indent=2, default=str)
             f.write("\n")
-        print(f"adapter, tokenizer and {SUMMARY_FILE} saved to {output_dir}", flush=True)
+        write_model_card(out, summary)
+        print(
+            f"adapter, tokenizer, {SUMMARY_FILE}, {LOSS_FILE} and the model card README.md saved to {out}", flush=True
+        )
     if push:
+        trainer.create_model_card = lambda *args, **kwargs: None  # upload our card, not TRL's generic one
         trainer.push_to_hub(dataset_name=dataset_name)
     # Barrier first: gloo's worker threads must be done with every collective (a finished all-gather
     # drops its tensors, which takes the GIL) before the DDP reducer's teardown joins them while
@@ -380,6 +389,7 @@ def calibrate_gate(
     """
     import torch
 
+    from corrector.curves import GATE_FILE, plot_gate
     from corrector.gate import ALWAYS, calibrate
     from corrector.inference import Corrector, TransformersBackend
     from corrector.models import load_tokenizer
@@ -391,6 +401,7 @@ def calibrate_gate(
         corrector = Corrector(TransformersBackend(model.eval(), tokenizer), tokenizer, prompt, gate=ALWAYS)
     out = corrector.correct(records, batch_size=8)
     cal = calibrate(records, [c.ungated_text for c in out], [c.margin for c in out], alpha)
+    plot_gate(cal.curve, cal.wer["majority_vote"], cal.threshold, Path(output_dir) / GATE_FILE, "vote gate")
     print(
         f"gate on {cal.trials} inner-validation trials: threshold {cal.threshold:g}, WER {cal.wer}, "
         f"p vs vote {cal.p_vs_vote}",
