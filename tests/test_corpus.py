@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from corrector.corpus import DEMO_DIR, build_corpus, check_sentence, generate, read_sentences, split_corpus
+from corrector.decoding.corpus import DEMO_DIR, build_corpus, check_sentence, generate, read_sentences, split_corpus
 
 SENTENCES = DEMO_DIR / "sentences.txt"
 

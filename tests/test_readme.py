@@ -59,12 +59,12 @@ def test_command_is_real(doc, command):
         assert (ROOT / recipe).is_file(), recipe
         yaml = ROOT / "recipes" / "configs" / (Path(recipe).stem + ".yaml")
         if Path(recipe).stem.startswith("rerank_"):
-            from corrector.rerank import parse_args
+            from corrector.training.reward import parse_args
         else:
-            from corrector.train import parse_args
+            from corrector.training.sft import parse_args
         parse_args(argv[argv.index(recipe) + 1 :], config=yaml)
     elif argv[0] == "python" and argv[1] == "recipes/eval_corrector.py":
-        from corrector.evaluation import parse_args
+        from corrector.cli.evaluate import parse_args
 
         parse_args(argv[2:], config=ROOT / "recipes" / "configs" / "eval_smollm2_cpu.yaml")
     elif argv[0] in ("python", "bash"):

@@ -2,14 +2,14 @@
 
 ``generate(GenerateConfig(...))`` checks every input up front (tokens, lexicon units, LM file, logits
 shapes and values, transcript count), decodes each selected trial with the lexicon CTC beam search
-(``corrector.decoding``), and writes the result through the ``datasets`` layer: a saved ``DatasetDict``
+(``corrector.decoding.decoder``), and writes the result through the ``datasets`` layer: a saved ``DatasetDict``
 (one split, ``partition``) plus seed-format JSONL.
 
 Set-up once: the decoder (lexicon, KenLM, trie: seconds and hundreds of MiB for a 100k-word lexicon) is
 built in this process, and worker processes are forked from it, sharing its memory copy-on-write; KenLM's
 loading banner shows once. Where fork is unavailable, each worker builds its own (quietly) and one line
 says so. Pronunciations shared by more words than the decoder's trie holds lose their least probable words
-(``corrector.decoding``): one line reports the count, and the list goes to ``run.json`` during the run and
+(``corrector.decoding.decoder``): one line reports the count, and the list goes to ``run.json`` during the run and
 to ``dropped_words.tsv`` in the output folder.
 
 Several logits files (decoders or seeds) for the same trials merge into one candidate list: the
@@ -100,7 +100,7 @@ class GenerateConfig:
     progress: bool = True
 
     def decoder_options(self) -> dict[str, Any]:
-        """Keyword arguments of ``corrector.decoding.ctc_decoder``."""
+        """Keyword arguments of ``corrector.decoding.decoder.ctc_decoder``."""
         return {
             "nbest": self.top_n,
             "beam_size": self.beam_size,
@@ -164,10 +164,10 @@ def _check_config(cfg: GenerateConfig) -> None:
 
 def plan(cfg: GenerateConfig) -> _Plan:
     """Load and check every input before any decoding; InputError naming the file and trial otherwise."""
-    from corrector.lexicon import read_lexicon
-    from corrector.lm import check_lm_file
-    from corrector.logits import load_logits, load_transcripts, validate_logits
-    from corrector.units import read_tokens
+    from corrector.decoding.lexicon import read_lexicon
+    from corrector.decoding.lm import check_lm_file
+    from corrector.decoding.logits import load_logits, load_transcripts, validate_logits
+    from corrector.decoding.units import read_tokens
 
     _check_config(cfg)
     tokens = read_tokens(cfg.tokens)
@@ -225,7 +225,7 @@ def build_decoder(cfg: GenerateConfig, p: _Plan):
 
 
 def _build_decoder(cfg: GenerateConfig, p: _Plan):
-    from corrector.decoding import TrieLimitWarning, ctc_decoder
+    from corrector.decoding.decoder import TrieLimitWarning, ctc_decoder
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrieLimitWarning)
@@ -345,7 +345,7 @@ def _check_run_file(cfg: GenerateConfig, p: _Plan) -> dict[str, Any]:
 
 def _note_dropped(cfg: GenerateConfig, p: _Plan, decoder) -> list[dict[str, Any]]:
     """Record the decoder's trie-limit drops in ``run.json`` and say so in one line; their JSON rows."""
-    from corrector.decoding import dropped_summary
+    from corrector.decoding.decoder import dropped_summary
 
     rows = [{**asdict(d), "pronunciation": " ".join(d.pronunciation)} for d in decoder.dropped]
     with atomic_write(_run_file(cfg)) as f:
@@ -476,9 +476,9 @@ def _write_dropped(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _finish(cfg: GenerateConfig, p: _Plan, results: dict[int, list], dropped: list[dict[str, Any]]):
-    from corrector.data import build_dataset_dict, save
-    from corrector.formats import write_nbest
-    from corrector.prompts import PromptConfig
+    from corrector.data.datasets import build_dataset_dict, save
+    from corrector.data.formats import write_nbest
+    from corrector.data.prompts import PromptConfig
 
     records = [_record(cfg, p, i, results[i]) for i in p.selection]
     empty = [r.trial_id for r in records if not r.candidates]

@@ -18,13 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from corrector.commands._args import add_limit, add_overwrite, non_negative_float, positive_int
+from corrector.cli._args import add_limit, add_overwrite, non_negative_float, positive_int
+from corrector.correction.gate import gate_arg
+from corrector.correction.inference import BACKENDS, DEFAULT_MAX_DISTANCE
+from corrector.data.prompts import TEMPLATES
 from corrector.errors import InputError
 from corrector.files import atomic_write, check_output
-from corrector.gate import gate_arg
-from corrector.inference import BACKENDS, DEFAULT_MAX_DISTANCE
 from corrector.models import DTYPES
-from corrector.prompts import TEMPLATES
 
 STATE_SUFFIX = ".correct-run.json"
 
@@ -180,10 +180,10 @@ def _summary(rows: list[dict]) -> str:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from corrector.data import saved_prompt
-    from corrector.inference import Corrector
+    from corrector.correction.inference import Corrector
+    from corrector.data.datasets import saved_prompt
+    from corrector.data.pooling import load_inputs
     from corrector.models import check_model, hide_progress_bars
-    from corrector.pooling import load_inputs
 
     check_model(args.model, "--model")
     if args.base_model:

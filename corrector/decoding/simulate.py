@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from corrector.decoding.lexicon import pronunciations
+from corrector.decoding.units import BLANK, PHONEMES, SIL, UNITS
 from corrector.errors import InputError
-from corrector.lexicon import pronunciations
-from corrector.units import BLANK, PHONEMES, SIL, UNITS
 
 SIMILAR_GROUPS: tuple[tuple[str, ...], ...] = (
     ("P", "B", "T", "D", "K", "G"),
@@ -108,7 +108,7 @@ def phoneme_error_rate(trials: Sequence[np.ndarray], sentences: Sequence[str], s
 
     The reference uses the pronunciation variants the simulator drew for ``seed``.
     """
-    from corrector.decoding import greedy_units
+    from corrector.decoding.decoder import greedy_units
     from corrector.metrics import align, total
 
     counts = []

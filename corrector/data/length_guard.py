@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from corrector.data.prompts import PromptConfig, render
 from corrector.errors import InputError
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig, render
 
 FIT_STRATEGIES = ("drop_candidates", "error")
 

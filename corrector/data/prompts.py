@@ -14,8 +14,7 @@ from typing import Any
 
 from corrector.errors import InputError
 from corrector.metrics import normalize
-from corrector.nbest import Candidate, NBestList
-from corrector.pooling import input_name
+from corrector.nbest import Candidate, NBestList, input_name
 
 SEED_INSTRUCTION = (
     "Given the following {n} candidate transcriptions from a brain-to-text decoder, "

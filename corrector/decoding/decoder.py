@@ -10,7 +10,7 @@ per word sequence; the best-scoring one is kept) in score order, at most ``nbest
 
 flashlight's trie holds at most ``TRIE_MAX_LABELS`` words per pronunciation and drops the rest in insertion
 order with a C++ message. The decoder never reaches that limit: where more words share a pronunciation, the
-most probable under the LM are kept (``corrector.lexicon.limit_homophones``), the others are listed in
+most probable under the LM are kept (``corrector.decoding.lexicon.limit_homophones``), the others are listed in
 ``CTCDecoder.dropped`` and announced by one ``TrieLimitWarning``.
 
 API::
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from corrector.decoding.lexicon import DroppedWord, Lexicon, limit_homophones, read_lexicon
+from corrector.decoding.units import BLANK, SIL, read_tokens
 from corrector.errors import InputError
-from corrector.lexicon import DroppedWord, Lexicon, limit_homophones, read_lexicon
-from corrector.units import BLANK, SIL, read_tokens
 
 PAD_LOGPROB = -1e4  # log-probability of non-blank units in padding frames
 TRIE_MAX_LABELS = 6  # words flashlight's trie keeps per pronunciation (kTrieMaxLabel)
@@ -162,7 +162,7 @@ def ctc_decoder(
     )
     from flashlight.lib.text.dictionary import Dictionary
 
-    from corrector.lm import load_decoder_lm
+    from corrector.decoding.lm import load_decoder_lm
 
     token_list = list(tokens) if isinstance(tokens, (list, tuple)) else read_tokens(tokens)
     for name, tok in (("blank_token", blank_token), ("sil_token", sil_token)):

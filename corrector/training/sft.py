@@ -5,7 +5,7 @@ so that ``--config recipe.yaml`` sets defaults, CLI flags override and unknown k
 The recipes in ``recipes/`` are a few lines that call ``run`` with their YAML::
 
     accelerate launch recipes/sft_smollm2_cpu.py [--max_steps 10 ...]
-    python -m corrector.train --config recipes/configs/sft_smollm2_cpu.yaml
+    python -m corrector.training.sft --config recipes/configs/sft_smollm2_cpu.yaml
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corrector.data.length_guard import FIT_STRATEGIES, FitReport, fit_records
+from corrector.data.prompts import TEMPLATES, PromptConfig, merge_prompt, shuffled
 from corrector.errors import InputError, debug_enabled
 from corrector.files import FolderKind, atomic_write, check_output, plain_mode
-from corrector.length_guard import FIT_STRATEGIES, FitReport, fit_records
 from corrector.nbest import NBestList
-from corrector.prompts import TEMPLATES, PromptConfig, merge_prompt, shuffled
 
 SUMMARY_FILE = "training_summary.json"
 TRAINING_RUN = FolderKind("training output folder", SUMMARY_FILE)
@@ -127,7 +127,7 @@ class DataArguments:
 
     def dataset_prompt(self) -> PromptConfig:
         """The prompt config for this run's dataset, printing each given option that overrides the saved one."""
-        from corrector.data import saved_prompt
+        from corrector.data.datasets import saved_prompt
 
         source = self.dataset_name
         saved = saved_prompt(source) if source and Path(source).is_dir() else None
@@ -196,7 +196,7 @@ def augment(records: Sequence[NBestList], copies: int, seed: int) -> list[NBestL
 
 
 def load_split(script_args: DataArguments, partition: str) -> list[NBestList]:
-    from corrector.data import load_records
+    from corrector.data.datasets import load_records
 
     source = script_args.dataset_name
     if str(source).startswith((".", "/")) and not Path(source).exists():
@@ -218,7 +218,7 @@ def build_split(
     cfg: PromptConfig | None = None,
 ) -> tuple[Any, FitReport]:
     """Records → fitted to max_length → augmented → a ``prompt``/``completion`` dataset (``cfg``: the prompt)."""
-    from corrector.data import to_dataset
+    from corrector.data.datasets import to_dataset
 
     cfg = cfg or script_args.prompt_config()
     fitted, report = fit_records(records, cfg, tokenizer, max_length, script_args.fit_strategy)
@@ -291,7 +291,7 @@ def prepare(script_args: DataArguments, training_args: Any, model_args: Any) -> 
     """Check the data and output folder, load the training split and carve the inner validation off it."""
     import torch
 
-    from corrector.gate import inner_validation
+    from corrector.correction.gate import inner_validation
     from corrector.models import DEFAULT_MODEL, load_tokenizer
 
     if not 0 < script_args.gate_alpha <= 1:
@@ -380,8 +380,8 @@ def calibrate_gate(
     """
     import torch
 
-    from corrector.gate import ALWAYS, calibrate
-    from corrector.inference import Corrector, TransformersBackend
+    from corrector.correction.gate import ALWAYS, calibrate
+    from corrector.correction.inference import Corrector, TransformersBackend
     from corrector.models import load_tokenizer
 
     if getattr(model, "is_loaded_in_4bit", False) and not torch.cuda.is_available():

@@ -2,10 +2,10 @@
 
 A generative corrector must write every word, and a small one edits correct candidates into wrong
 ones. A selection corrector only chooses: a sequence-classification model (trained with TRL's
-``RewardTrainer`` on preference pairs, see ``corrector.rerank``) reads the rendered N-best list as
+``RewardTrainer`` on preference pairs, see ``corrector.training.reward``) reads the rendered N-best list as
 the prompt and one candidate as the answer, and returns a score. A small listwise model fit on
 inner-validation trials combines that score with the candidate's vote share, the share of pooled
-inputs that agree on it and whether it was read first; the calibrated gate (``corrector.gate``)
+inputs that agree on it and whether it was read first; the calibrated gate (``corrector.correction.gate``)
 then keeps the majority candidate unless the choice beats it by a margin.
 """
 
@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from corrector.correction.result import Correction
+from corrector.data.prompts import PromptConfig, render
 from corrector.errors import InputError
-from corrector.inference import Correction, default_device, has_tokenizer
 from corrector.metrics import align, normalize
-from corrector.nbest import NBestList
-from corrector.pooling import input_name
-from corrector.prompts import PromptConfig, render
+from corrector.models import default_device, has_tokenizer
+from corrector.nbest import NBestList, input_name
 
 FEATURES = ("reward", "log_share", "source_share", "first")
 LAMBDAS = (0.001, 0.01, 0.1, 1.0)
@@ -216,7 +216,7 @@ class SelectionFit:
 
     combiner: Combiner
     lists: int  # inner-validation lists with a choice to make
-    gate: Any  # corrector.gate.GateCalibration
+    gate: Any  # corrector.correction.gate.GateCalibration
 
 
 def fit_selection(
@@ -232,7 +232,7 @@ def fit_selection(
     from a combiner (and its L2) fit on the other folds. Calibrating on the combiner's own training lists
     would pick overrides it had fit, a threshold that lets through what does not hold on new trials.
     """
-    from corrector.gate import ALWAYS, calibrate
+    from corrector.correction.gate import ALWAYS, calibrate
 
     groups = [_group(r, rw) for r, rw in zip(records, rewards)]
     outputs: list[str] = [""] * len(records)
@@ -349,7 +349,7 @@ def load_reward_adapter(base_model: str, adapter: str, pad_token_id: int, dtype:
 class Selector:
     """Chooses one candidate per list: reward-model scores combined with the vote, then the vote gate.
 
-    Same interface as ``corrector.inference.Corrector``: ``correct(records) -> list[Correction]``.
+    Same interface as ``corrector.correction.inference.Corrector``: ``correct(records) -> list[Correction]``.
     ``raw`` holds the chosen candidate, ``ungated`` and ``margin`` are set where the choice differs
     from the majority candidate, and ``fallback`` is ``"vote"`` where the gate kept the majority.
     """
@@ -362,7 +362,7 @@ class Selector:
     def from_checkpoint(
         cls, ckpt: Any, dtype: str = "float32", gate: float | None = None, device: str | None = None
     ) -> Selector:
-        """Load the reward adapter of a ``corrector.rerank`` output folder (see ``Corrector.from_pretrained``)."""
+        """Load the reward adapter of a ``corrector.training.reward`` output folder (see ``Corrector.from_pretrained``)."""
         from corrector.models import load_tokenizer
 
         if ckpt.kind != "selection":
@@ -412,7 +412,7 @@ class Selector:
         **_: Any,
     ) -> list[Correction]:
         """One ``Correction`` per record, in order (generation options are accepted and ignored)."""
-        from corrector.gate import gated
+        from corrector.correction.gate import gated
 
         out = []
         for r, (opts, scores, best, vote) in zip(records, self.choose(records, batch_size, progress, rewards)):

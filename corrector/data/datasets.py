@@ -12,11 +12,11 @@ from typing import Any
 
 import datasets
 
+from corrector.data.formats import NBestFormatError, read_nbest, to_format
+from corrector.data.prompts import PromptConfig
 from corrector.files import FolderKind, atomic_dir, atomic_write
-from corrector.formats import NBestFormatError, read_nbest, to_format
 from corrector.metrics import baseline_wers
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig
 
 _MSG = [{"role": datasets.Value("string"), "content": datasets.Value("string")}]
 FEATURES = datasets.Features(
@@ -134,7 +134,7 @@ def save(dd: datasets.DatasetDict, path: str | Path, cfg: PromptConfig | None = 
 
 def export_jsonl(dd: datasets.DatasetDict, folder: str | Path, fmt: str = "seed") -> list[Path]:
     """One ``{split}.jsonl`` per split in ``fmt`` (seed columns by default)."""
-    from corrector.formats import write_nbest
+    from corrector.data.formats import write_nbest
 
     out = []
     for name, ds in dd.items():

@@ -2,7 +2,7 @@
 
 ``data/demo/written.txt`` holds sentences written for this project; ``generate`` expands the templates
 below into more of the same kind (needs, feelings, family, food, weather, plans, questions for carers).
-``build_corpus`` merges both deterministically; ``python -m corrector.corpus`` rewrites
+``build_corpus`` merges both deterministically; ``python -m corrector.decoding.corpus`` rewrites
 ``data/demo/sentences.txt``. ``split_corpus`` holds out test sentences and keeps them out of the LM text.
 """
 
@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
 MIN_WORDS, MAX_WORDS = 4, 12
 _ALLOWED = re.compile(r"^[a-z']+( [a-z']+)*$")
 

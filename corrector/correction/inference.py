@@ -11,18 +11,26 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from corrector.correction.gate import GateCalibration, differs, gated, parse_gate
+from corrector.correction.result import Correction
+from corrector.data.prompts import PromptConfig, merge_prompt, render
 from corrector.errors import InputError
-from corrector.gate import GateCalibration, differs, gated, parse_gate
 from corrector.metrics import align, majority_vote, normalize
-from corrector.models import CACHE_NAME, DEFAULT_MODEL, cache_dir, load_model, load_tokenizer
+from corrector.models import (
+    CACHE_NAME,
+    DEFAULT_MODEL,
+    cache_dir,
+    default_device,
+    has_tokenizer,
+    load_model,
+    load_tokenizer,
+)
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig, merge_prompt, render
 
 SUMMARY_FILE = "training_summary.json"
 DEFAULT_MAX_DISTANCE = 0.5
@@ -83,42 +91,6 @@ def distance(text: str, nbest: NBestList) -> float:
     return min((align(c.text, text).rate / 100.0 for c in nbest.candidates), default=float("inf"))
 
 
-@dataclass(frozen=True)
-class Correction:
-    """The corrector's prediction for one trial.
-
-    ``text`` is what is scored; ``raw`` the model's output before clean-up. ``fallback`` says why
-    the model's output was not used: ``"empty"`` or ``"far"`` (farther than the threshold from every
-    candidate; candidate 1 replaces it, or the majority candidate when a gate is on), ``"vote"`` (the
-    gate kept the majority candidate: the model was not confident enough) or ``"no_candidates"``
-    (empty prediction); ``None`` when the model's output is used. ``ungated`` is what the model
-    chose before the gate, and ``margin`` its confidence over the majority candidate (set where a
-    gate was consulted).
-    """
-
-    trial_id: str
-    text: str
-    raw: str = ""
-    fallback: str | None = None
-    ungated: str | None = None
-    margin: float | None = None
-
-    @property
-    def ungated_text(self) -> str:
-        """The output without the gate (what the raw model gives)."""
-        return self.text if self.ungated is None else self.ungated
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "trial_id": self.trial_id,
-            "text": self.text,
-            "raw": self.raw,
-            "fallback": self.fallback,
-            "ungated": self.ungated,
-            "margin": self.margin,
-        }
-
-
 def guard(
     nbest: NBestList, raw: str, max_distance: float = DEFAULT_MAX_DISTANCE, fallback_text: str | None = None
 ) -> Correction:
@@ -137,11 +109,6 @@ def guard(
     return Correction(nbest.trial_id, text, raw)
 
 
-def fallback_counts(corrections: Sequence[Correction]) -> dict[str, int]:
-    """How many corrections fell back, by reason (reasons that did not occur are left out)."""
-    return dict(Counter(c.fallback for c in corrections if c.fallback))
-
-
 # --- checkpoints: which base model, adapter and template ---------------------------------------
 
 
@@ -149,7 +116,7 @@ def fallback_counts(corrections: Sequence[Correction]) -> dict[str, int]:
 class Checkpoint:
     """What ``Corrector.from_pretrained`` loads: a base model, maybe an adapter, and the prompt config."""
 
-    kind: str  # "adapter", "merged", "base" or "selection" (a reward-model adapter, corrector.selection)
+    kind: str  # "adapter", "merged", "base" or "selection" (a reward-model adapter, corrector.correction.selection)
     base_model: str
     adapter: str | None
     prompt: PromptConfig
@@ -349,7 +316,7 @@ class TransformersBackend:
         ``prompts`` are chat-formatted up to the assistant's turn (``Corrector.prompt_text``); the
         completion is scored token by token as the tokenizer's chat template writes it.
         """
-        from corrector.scoring import log_probs
+        from corrector.correction.scoring import log_probs
 
         tok = self.tokenizer
         seqs, starts = [], []
@@ -426,7 +393,7 @@ class Corrector:
     """Renders N-best lists with the training template, generates, cleans, guards and (with a gate) votes.
 
     ``gate`` is a threshold on the model's log-probability margin of its output over the majority
-    candidate (``corrector.gate``): where they differ, the output is kept only above it. None: no gate.
+    candidate (``corrector.correction.gate``): where they differ, the output is kept only above it. None: no gate.
     """
 
     def __init__(
@@ -467,8 +434,8 @@ class Corrector:
         with ``prompt`` over ``default_prompt`` (the data's saved config). ``merge`` folds the LoRA
         weights into the base (faster generation; ignored for 4-bit models). ``gate``: ``"auto"`` uses
         the threshold calibrated at training time (none for a model without one), ``"off"`` none, a
-        number that threshold. A selection model (``corrector.rerank``) loads as a
-        ``corrector.selection.Selector``, which corrects the same way. ``device``: default CUDA when
+        number that threshold. A selection model (``corrector.training.reward``) loads as a
+        ``corrector.correction.selection.Selector``, which corrects the same way. ``device``: default CUDA when
         available (4-bit models are placed by bitsandbytes).
         """
         if backend not in BACKENDS:
@@ -476,7 +443,7 @@ class Corrector:
         ckpt = resolve_checkpoint(model, base_model, prompt, default_prompt)
         threshold = _gate_threshold(ckpt, gate)
         if ckpt.kind == "selection":
-            from corrector.selection import Selector
+            from corrector.correction.selection import Selector
 
             if backend != "transformers":
                 raise InputError(f"{model} is a selection model; it scores with the transformers backend only")
@@ -569,16 +536,3 @@ def _gate_threshold(ckpt: Checkpoint, gate: str | float) -> float | None:
     if gate == "auto":
         return ckpt.calibrated_gate
     return float(gate)
-
-
-def default_device(device: str | None = None) -> str:
-    """``device``, else ``cuda`` when available, else ``cpu``."""
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def has_tokenizer(folder: Path) -> bool:
-    return (folder / "tokenizer_config.json").is_file() or (folder / "tokenizer.json").is_file()

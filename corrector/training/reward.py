@@ -1,11 +1,11 @@
 """Training a selection corrector: TRL ``RewardTrainer`` with LoRA over a sequence-classification model.
 
-In the shape of the SFT entry point (``corrector.train``): ``TrlParser((RerankArguments, RewardConfig,
+In the shape of the SFT entry point (``corrector.training.sft``): ``TrlParser((RerankArguments, RewardConfig,
 ModelConfig))``, a recipe YAML for defaults, flags override, unknown keys are errors. Steps:
 
 1. the training split minus the inner validation (every k-th trial), fitted to ``max_length``;
 2. preference pairs per trial: the candidate with the fewest word errors against others
-   (``corrector.selection.preference_pairs``), given the whole rendered list as the prompt;
+   (``corrector.correction.selection.preference_pairs``), given the whole rendered list as the prompt;
 3. ``RewardTrainer`` with LoRA (``lora_task_type: SEQ_CLS``: the score head trains too);
 4. on the inner validation: the reward model scores every option, a listwise combiner of reward,
    vote share, decoder agreement and first position is fit (its L2 strength by cross-validation),
@@ -26,7 +26,7 @@ from typing import Any
 
 from corrector.errors import InputError
 from corrector.nbest import NBestList
-from corrector.train import DataArguments, Run, finish, prepare, run_recipe, summary_of
+from corrector.training.sft import DataArguments, Run, finish, prepare, run_recipe, summary_of
 
 
 @dataclass
@@ -47,7 +47,7 @@ def make_parser() -> Any:
 
 def parse_args(argv: Sequence[str] | None = None, config: str | Path | None = None) -> tuple[Any, Any, Any]:
     """Parse ``argv`` (default ``sys.argv[1:]``); ``config`` is the recipe YAML unless argv names one."""
-    from corrector.train import parse_args as parse
+    from corrector.training.sft import parse_args as parse
 
     return parse(argv, config, make_parser())
 
@@ -56,8 +56,8 @@ def pair_dataset(run: Run, script_args: RerankArguments, max_length: int | None)
     """Preference pairs of the training trials (fitted to ``max_length``) and what the guard and pairing did."""
     import datasets
 
-    from corrector.length_guard import fit_records
-    from corrector.selection import chat_ids, options, preference_pairs
+    from corrector.correction.selection import chat_ids, options, preference_pairs
+    from corrector.data.length_guard import fit_records
 
     # Fit each list with its longest option as the answer (the longest sequence a pair holds), then
     # give the records their ground truth back.
@@ -98,7 +98,7 @@ def load_reward_for_training(model_args: Any, tokenizer: Any) -> Any:
     """The base model with a one-output head (4-bit NF4 for QLoRA, prepared for k-bit training)."""
     import torch
 
-    from corrector.selection import load_reward_model
+    from corrector.correction.selection import load_reward_model
 
     kwargs: dict[str, Any] = {}
     if model_args.load_in_4bit and torch.cuda.is_available():
@@ -129,7 +129,7 @@ def calibrate_selection(
     """
     import torch
 
-    from corrector.selection import RewardScorer, fit_selection, load_reward_adapter
+    from corrector.correction.selection import RewardScorer, fit_selection, load_reward_adapter
 
     if getattr(model, "is_loaded_in_4bit", False) and not torch.cuda.is_available():
         model = load_reward_adapter(run.base_model, output_dir, run.tokenizer.pad_token_id)

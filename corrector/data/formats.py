@@ -17,10 +17,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from corrector.data.prompts import PromptConfig, render, shown_candidates
 from corrector.errors import InputError
 from corrector.files import atomic_write
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig, render, shown_candidates
 
 READ_FORMATS = ("seed", "chat", "hyporadise")
 WRITE_FORMATS = ("seed", "chat", "hyporadise", "alpaca")

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from corrector.commands._args import add_limit
+from corrector.cli._args import add_limit
 
 LABEL_FREE = ["file", "trials", "mean unique", "skipped"]
 WER_COLUMNS = ["cand-1 WER %", "majority WER %", "oracle WER %"]
@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def file_stats(path: str, partition: str | None = None, limit: int | None = None) -> dict:
-    from corrector.data import load_records
+    from corrector.data.datasets import load_records
 
     return records_stats(path, load_records(path, partition)[:limit])
 
@@ -53,7 +53,7 @@ def records_stats(name: str, records: list) -> dict:
 def run(args: argparse.Namespace) -> int:
     rows = [file_stats(f, args.partition, args.limit) for f in args.files]
     if args.pool:
-        from corrector.pooling import input_names, pool_sources
+        from corrector.data.pooling import input_names, pool_sources
 
         rows.append(
             records_stats(

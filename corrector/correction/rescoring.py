@@ -27,7 +27,7 @@ class Rescorer:
     def from_pretrained(
         cls, name_or_path: str = DEFAULT_MODEL, dtype: str = "float32", length_norm: bool = False
     ) -> Rescorer:
-        from corrector.inference import default_device
+        from corrector.models import default_device
 
         model = load_model(name_or_path, dtype=dtype).to(default_device()).eval()
         return cls(model, load_tokenizer(name_or_path, padding_side="right"), length_norm)
@@ -36,7 +36,7 @@ class Rescorer:
         self, texts: Sequence[str], batch_size: int = 16, progress: bool = False
     ) -> list[tuple[float, int]]:
         """``(sum of token log-probabilities, number of tokens)`` of each text, batched by length."""
-        from corrector.scoring import log_probs
+        from corrector.correction.scoring import log_probs
 
         ids = [self.start_ids + self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0

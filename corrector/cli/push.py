@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from corrector.commands._args import add_overwrite
+from corrector.cli._args import add_overwrite
 from corrector.errors import InputError
 
 
@@ -25,7 +25,7 @@ def _is_network_error(e: Exception) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from corrector import hub
-    from corrector.data import HUB_FOLDER, load_dataset_dict, push_to_hub, saved_prompt, write_hub_folder
+    from corrector.data.datasets import HUB_FOLDER, load_dataset_dict, push_to_hub, saved_prompt, write_hub_folder
     from corrector.files import check_output
 
     if args.dry_run:

@@ -2,11 +2,13 @@
 
 Each entry names a module with ``add_arguments(parser)`` and ``run(args) -> int``; modules are
 imported only when their command runs, so ``corrector --help`` stays fast. Every parser is a
-``corrector.commands._args.Parser``: ``--flag-name`` and ``--flag_name`` both work, boolean flags
+``corrector.cli._args.Parser``: ``--flag-name`` and ``--flag_name`` both work, boolean flags
 take ``--x`` / ``--no-x`` / ``--x false``, and defaults show in the help.
 
 A user error (bad input, a refused output, a model that cannot be found) ends with one line and
 status 2; ``--debug`` (or ``CORRECTOR_DEBUG=1``) shows the full traceback instead.
+
+The command line may import every stage; within the package only the demo imports it.
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ import importlib
 import sys
 
 from corrector import __version__
-from corrector.commands._args import Parser
+from corrector.cli._args import Parser
 from corrector.errors import InputError, debug_enabled
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "stats": ("corrector.commands.stats", "per file: trials, unique candidates, baseline WERs"),
-    "convert": ("corrector.commands.convert", "move N-best files between formats or into a saved DatasetDict"),
-    "push": ("corrector.commands.push", "upload a saved N-best dataset to the Hugging Face Hub with a dataset card"),
-    "generate": ("corrector.commands.generate", "N-best lists from encoder logits: lexicon CTC beam search + KenLM"),
+    "stats": ("corrector.cli.stats", "per file: trials, unique candidates, baseline WERs"),
+    "convert": ("corrector.cli.convert", "move N-best files between formats or into a saved DatasetDict"),
+    "push": ("corrector.cli.push", "upload a saved N-best dataset to the Hugging Face Hub with a dataset card"),
+    "generate": ("corrector.cli.generate", "N-best lists from encoder logits: lexicon CTC beam search + KenLM"),
     "evaluate": (
-        "corrector.commands.evaluate",
+        "corrector.cli.evaluate",
         "held-out WER of a corrector beside candidate 1, majority vote, oracles",
     ),
-    "correct": ("corrector.commands.correct", "correct N-best lists of new data with a trained corrector (JSONL out)"),
+    "correct": ("corrector.cli.correct", "correct N-best lists of new data with a trained corrector (JSONL out)"),
 }
 DEBUG_HELP = "show full tracebacks instead of one-line errors (or set CORRECTOR_DEBUG=1)"
 

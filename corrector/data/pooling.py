@@ -15,14 +15,7 @@ from pathlib import Path
 
 from corrector.errors import InputError
 from corrector.metrics import normalize
-from corrector.nbest import Candidate, NBestList
-
-SOURCE_SEP = ":"
-
-
-def input_name(candidate: Candidate) -> str | None:
-    """The pooled input a candidate came from (the part of its source before ``:``)."""
-    return candidate.source.split(SOURCE_SEP, 1)[0] if candidate.source else None
+from corrector.nbest import SOURCE_SEP, Candidate, NBestList
 
 
 def input_names(paths: Sequence[str | Path]) -> list[str]:
@@ -100,8 +93,8 @@ def pool(inputs: Sequence[tuple[str, Sequence[NBestList]]]) -> list[NBestList]:
 
 
 def pool_sources(sources: Sequence[str | Path], partition: str | None = None) -> list[NBestList]:
-    """Pool N-best files or saved datasets (anything ``corrector.data.load_records`` reads)."""
-    from corrector.data import load_records
+    """Pool N-best files or saved datasets (anything ``corrector.data.datasets.load_records`` reads)."""
+    from corrector.data.datasets import load_records
 
     resolved = [str(Path(s).resolve()) if Path(s).exists() else str(s) for s in sources]
     for i, r in enumerate(resolved):
@@ -115,7 +108,7 @@ def load_inputs(
     sources: Sequence[str | Path], partition: str | None = None, pool_them: bool = False
 ) -> list[NBestList]:
     """The records of several inputs: pooled by trial (``pool_them``), else one after another."""
-    from corrector.data import load_records
+    from corrector.data.datasets import load_records
 
     if pool_them:
         return pool_sources(sources, partition)

@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from corrector.commands._args import Parser, add_overwrite, non_negative_int, positive_float, positive_int
+from corrector.cli._args import Parser, add_overwrite, non_negative_int, positive_float, positive_int
+from corrector.decoding.generate import MERGE_ORDERS, GenerateConfig, generate, merge_shards, work_dir
 from corrector.errors import InputError, debug_enabled
 from corrector.files import FolderKind, check_output
-from corrector.generate import MERGE_ORDERS, GenerateConfig, generate, merge_shards, work_dir
 
 
 def _made_by_generate(folder: Path) -> bool:
@@ -91,7 +91,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Before decoding, refuse outputs that neither a run of this command wrote nor ``--overwrite`` frees."""
-    from corrector.data import DATASET
+    from corrector.data.datasets import DATASET
 
     out = Path(args.output_path)
     folder, jsonl = (out.with_suffix(""), out) if out.suffix == ".jsonl" else (out, None)

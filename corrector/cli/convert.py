@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from corrector.commands._args import add_limit, add_overwrite, positive_int
+from corrector.cli._args import add_limit, add_overwrite, positive_int
+from corrector.data.formats import WRITE_FORMATS
+from corrector.data.prompts import TEMPLATES
 from corrector.errors import InputError
-from corrector.formats import WRITE_FORMATS
-from corrector.prompts import TEMPLATES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -61,11 +61,11 @@ def _check_partitions(records: list, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from corrector.data import DATASET, build_dataset_dict, every_kth, save
+    from corrector.data.datasets import DATASET, build_dataset_dict, every_kth, save
+    from corrector.data.formats import write_nbest
+    from corrector.data.pooling import load_inputs
+    from corrector.data.prompts import PromptConfig
     from corrector.files import check_output
-    from corrector.formats import write_nbest
-    from corrector.pooling import load_inputs
-    from corrector.prompts import PromptConfig
 
     to_stdout = args.output == "-"
     if to_stdout and args.to == "dataset":

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from corrector.decoding.units import SIL
 from corrector.errors import InputError
 from corrector.files import atomic_write
-from corrector.units import SIL
 
 Lexicon = dict[str, list[list[str]]]
 _STRESS = re.compile(r"\d")
