@@ -271,6 +271,16 @@ def main(argv: list[str] | None = None) -> int:
         if name == args.stop_after:
             break
     print(f"\ndemo finished in {time.time() - t0:.0f} s; outputs in {out}")
+    shown = [
+        ("eval/report.html", "the systems table and every held-out trial, aligned, in a browser"),
+        ("adapter/loss.png", "the training loss by step"),
+        ("adapter/gate.png", "inner-validation WER against the gate threshold"),
+        ("adapter/README.md", "the model card, with the held-out WERs in its model-index"),
+        ("adapter/runs", "TensorBoard logs: tensorboard --logdir " + str(out / "adapter" / "runs")),
+    ]
+    for rel, what in shown:
+        if (out / rel).exists():
+            print(f"  {out / rel}: {what}")
     return 0
 
 

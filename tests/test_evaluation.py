@@ -197,6 +197,17 @@ def test_cli_correct_and_evaluate_with_a_tiny_adapter(tiny_llama, tmp_path, caps
     results = json.loads((run / "results.json").read_text())
     assert [s["name"] for s in results["systems"]][2:5] == ["word_vote", "llm_rescoring", "corrected"]
     assert results["prompt"]["template"] == "lift" and results["corrector"]["kind"] == "adapter"
+    assert (run / "report.html").is_file()
+    # the evaluated training folder's card now holds these WERs (no gate: corrected and the references)
+    from huggingface_hub import ModelCard
+
+    from corrector.evaluation.card import METRICS
+
+    wers = {s["name"]: round(s["wer"], 2) for s in results["systems"]}
+    card = ModelCard.load(adapter / "README.md")
+    got = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert got == {METRICS[k]: wers[k] for k in ("corrected", "majority_vote", "candidate_1")}
+    assert {(r.dataset_type, r.dataset_split) for r in card.data.eval_results} == {("nbest", "all")}
     assert (
         main([*args[:5], "--model", str(adapter), "--template", "seed", "--output-dir", str(run), "--overwrite"]) == 2
     )

@@ -173,6 +173,16 @@ def test_reward_model_trains_with_finite_loss_and_changing_lora(trained):
     assert set(saved["gate"]["wer"]) == {"majority_vote", "ungated", "at_best_threshold", "gated"}
 
 
+def test_the_reward_run_leaves_figures_and_a_selection_card(trained):
+    from huggingface_hub import ModelCard
+
+    _, out, _ = trained
+    assert (out / "loss.png").read_bytes()[:4] == b"\x89PNG" and (out / "gate.png").read_bytes()[:4] == b"\x89PNG"
+    card = ModelCard.load(out / "README.md")
+    assert card.data.pipeline_tag == "text-classification" and "reward-model" in card.data.tags
+    assert card.data.to_dict()["corrector"]["kind"] == "selection" and "RewardTrainer" in card.text
+
+
 def test_scores_reload_identically_and_the_choice_is_a_candidate(trained):
     summary, out, seen = trained
     selector = Corrector.from_pretrained(str(out))

@@ -146,6 +146,45 @@ def test_the_gate_is_calibrated_on_the_inner_validation(trained):
     assert isinstance(float(gate["threshold"]), float)
 
 
+def test_the_run_leaves_loss_and_gate_figures_and_a_model_card(trained):
+    from huggingface_hub import ModelCard
+
+    summary, out, _ = trained
+    for name in ("loss.png", "gate.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG", name
+    card = ModelCard.load(out / "README.md")
+    assert card.data.library_name == "peft" and card.data.pipeline_tag == "text-generation"
+    assert {"corrector", "sft"} <= set(card.data.tags)
+    assert card.data.base_model is None  # a local folder is no Hub id; training_summary.json names it
+    own = card.data.to_dict()["corrector"]
+    assert own["prompt"] == summary["prompt"] and own["gate"]["threshold"] == summary["gate"]["threshold"]
+    assert own["dataset"]["train_split"] == "train" and own["base_model"] == summary["base_model"]
+    assert "Corrector.from_pretrained" in card.text and "corrector correct" in card.text
+    assert "`loss.png`" in card.text and "`gate.png`" in card.text
+
+
+def test_the_run_leaves_tensorboard_events_that_tensorboard_reads(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    summary, out, _ = trained
+    runs = sorted({p.parent for p in (out / "runs").rglob("events.out.tfevents.*")})
+    assert len(runs) == 1
+    events = EventAccumulator(str(runs[0]))
+    events.Reload()
+    logged = [(e.step, e.value) for e in events.Scalars("train/loss")]
+    expected = [(e["step"], e["loss"]) for e in summary["log_history"] if "loss" in e]
+    assert [s for s, _ in logged] == [s for s, _ in expected]
+    assert [v for _, v in logged] == pytest.approx([v for _, v in expected], rel=1e-5)
+
+
+@pytest.mark.parametrize("tracker", ["trackio", "wandb", "none"])
+def test_report_to_takes_trls_trackers(tiny_llama, dataset_dir, tmp_path, tracker):
+    _, training_args, _ = parse_args(tiny_args(tiny_llama, dataset_dir, tmp_path / "o", "--report_to", tracker))
+    assert training_args.report_to == ([] if tracker == "none" else [tracker])
+    _, training_args, _ = parse_args(tiny_args(tiny_llama, dataset_dir, tmp_path / "o"))
+    assert training_args.report_to == ["tensorboard"]  # the recipes' default: local files, nothing sent
+
+
 def test_saved_adapter_reloads_and_generates(trained, tiny_llama):
     from peft import PeftModel
 
@@ -307,4 +346,7 @@ def test_two_process_accelerate_launch_saves_one_adapter(tiny_llama, dataset_dir
     summary = json.loads((out / SUMMARY_FILE).read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 4
     assert len(list(out.glob("adapter_model.safetensors"))) == 1
-    assert proc.stdout.count("adapter, tokenizer and training_summary.json saved") == 1
+    assert (
+        proc.stdout.count("adapter, tokenizer, training_summary.json, loss.png and the model card README.md saved")
+        == 1
+    )

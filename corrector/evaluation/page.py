@@ -165,7 +165,7 @@ def build_page(
         for name, png in (figures or {}).items()
     )
     return _TEMPLATE.format(
-        csp=html.escape(csp),
+        csp=html.escape(csp, quote=False),  # base64 and single quotes only, in a double-quoted attribute
         title=html.escape(title),
         table=_systems_table(results),
         notes=html.escape(notes),
@@ -188,11 +188,13 @@ h1 {{ font-size: 1.3em; }} h2 {{ font-size: 1.1em; margin-top: 1.5em; }}
 table.systems {{ border-collapse: collapse; }}
 table.systems td, table.systems th {{ border: 1px solid #ccc; padding: 2px 8px; text-align: right; }}
 table.systems td:first-child, table.systems th:first-child {{ text-align: left; }}
-figure {{ margin: 1em 0; }} figure img {{ max-width: 100%; }}
+figure {{ margin: 1em 0; }} figure img {{ max-width: min(100%, 760px); }}
 #controls {{ position: sticky; top: 0; background: #fff; padding: 6px 0; border-bottom: 1px solid #ccc;
   display: flex; flex-wrap: wrap; gap: 10px; align-items: center; z-index: 1; }}
 #legend {{ color: #555; }}
-.trial {{ border-bottom: 1px solid #e4e4e4; padding: 6px 0; }}
+/* trials off screen are neither laid out nor painted: filters on 1,500 trials stay quick */
+.trial {{ border-bottom: 1px solid #e4e4e4; padding: 6px 0; content-visibility: auto;
+  contain-intrinsic-size: auto 140px; }}
 .head {{ color: #444; }} .head b {{ color: #000; }}
 .line {{ display: grid; grid-template-columns: 9em 1fr; gap: 8px; }}
 .line .who {{ color: #666; }}
@@ -339,8 +341,8 @@ _SCRIPT = r"""
     var head = el("div", "head");
     head.append(el("b", null, t.id), " · " + s + ": ",
       delta("vs vote", rate(t, s) - rate(t, VOTE)), ", ", delta("vs candidate 1", rate(t, s) - rate(t, BASE)),
-      " WER points · " + t.distinct + " distinct of " + t.candidates + " candidates · vote held by " + t.agree +
-      " candidates" + (t.inputs ? " from " + t.inputs_agree + " of " + t.inputs + " decoders" : ""));
+      " WER points · " + t.distinct + " distinct candidates · the vote's text: " + t.agree + " of " + t.candidates +
+      " candidates" + (t.inputs ? ", in " + t.inputs_agree + " of " + t.inputs + " pooled decoders' lists" : ""));
     if (D.corrections) head.append(" · ", el("span", "gate", gateNote(t)));
     box.append(head);
     box.append(line("reference", el("span", null, t.ref), t.reference === t.ref ? null : t.reference));

