@@ -1,6 +1,14 @@
 """How fast ``report.html`` opens and filters in Chromium (Playwright driving the system browser).
 
     python bench/report_page.py outputs/eval/report.html [--runs 5] [--chromium /usr/bin/chromium]
+    python bench/report_page.py --b2t24 ../shared/data/b2t24_val_nbest --out outputs/bench_report
+
+``--b2t24 DIR`` first builds a run folder of 1,426 real trials: the 880 Brain-to-Text '24 validation
+trials with the ``bi`` and ``uni`` lists pooled, then the first 546 with the ``wfst_bi`` and
+``wfst_uni`` lists pooled (ids prefixed ``biuni-`` / ``wfst-``). Its ``corrected`` system is a
+stand-in, not a model, so that every line and filter of the page has trials: the word-level vote
+(ROVER) of the trial as the raw output, through the real guard and gate (threshold 0) with the
+margin log((candidates equal to it) + 0.5) - log(candidates equal to the majority candidate).
 
 Each run opens the page in a fresh tab from disk and reads, from the browser's own clock: the first
 contentful paint (the page's script runs before it, so the first trials are drawn by then) and the
@@ -62,12 +70,49 @@ def once(browser, url: str) -> dict[str, float]:
     return timings
 
 
+def b2t24_run(data: Path, out: Path) -> Path:
+    """The 1,426-trial run folder described above; returns its report.html."""
+    import math
+    from dataclasses import replace
+
+    from corrector.correction.inference import guard, with_gate
+    from corrector.data.pooling import pool_sources
+    from corrector.evaluation.rover import rover
+    from corrector.evaluation.systems import evaluate, write_outputs
+    from corrector.metrics import majority_vote, normalize
+
+    pools = [("biuni", ("bi", "uni"), 880), ("wfst", ("wfst_bi", "wfst_uni"), 546)]
+    records = []
+    for prefix, names, n in pools:
+        pooled = pool_sources([data / f"val_b2t_24_{name}.jsonl" for name in names])[:n]
+        records += [replace(r, trial_id=f"{prefix}-{r.trial_id}") for r in pooled]
+    corrections = []
+    for r in records:
+        vote, raw = majority_vote(r), rover(r)
+
+        def count(text: str, r=r) -> int:
+            return sum(normalize(c.text) == normalize(text) for c in r.candidates)
+
+        margin = math.log(count(raw) + 0.5) - math.log(max(count(vote), 1))
+        corrections.append(with_gate(guard(r, raw, 0.5, vote), vote, margin, 0.0))
+    meta = {"corrector": {"kind": "stand-in (ROVER output, count-ratio margin)", "gate": 0.0}}
+    ev = evaluate(records, None, corrections, "all", meta=meta, gated=True)
+    write_outputs(ev, out)
+    return out / "report.html"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("page", type=Path, help="a report.html")
+    p.add_argument("page", type=Path, nargs="?", help="a report.html")
+    p.add_argument("--b2t24", type=Path, help="build the 1,426-trial run from this folder's val_b2t_24_*.jsonl")
+    p.add_argument("--out", type=Path, default=Path("outputs/bench_report"), help="the run folder --b2t24 writes")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--chromium", default="/usr/bin/chromium")
     args = p.parse_args()
+    if args.b2t24:
+        args.page = b2t24_run(args.b2t24, args.out)
+    elif args.page is None:
+        p.error("give a report.html or --b2t24 DIR")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

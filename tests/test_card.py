@@ -104,6 +104,13 @@ def test_eval_results_read_back_and_replace_only_their_own_entry(folder):
     assert card.text == before.text
 
 
+def test_a_gate_threshold_from_the_command_line_is_named(folder):
+    results = {**_results(WERS), "arguments": {"gate": 2.5}}
+    add_eval_results(folder, results, "b2t24", "b2t24", "test")
+    names = {r.metric_name for r in ModelCard.load(folder / "README.md").data.eval_results}
+    assert "WER % (gated at threshold 2.5, not the calibrated one)" in names and METRICS["gated"] not in names
+
+
 def test_a_trained_folder_without_a_card_gets_one_before_its_results(folder):
     (folder / "README.md").unlink()
     record_evaluation(folder, _results(WERS), "/data/val_b2t_24_bi.jsonl", "test", hold_out_every=5, limit=100)

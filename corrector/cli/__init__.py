@@ -24,7 +24,10 @@ from corrector.errors import InputError, debug_enabled
 COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("corrector.cli.stats", "per file: trials, unique candidates, baseline WERs"),
     "convert": ("corrector.cli.convert", "move N-best files between formats or into a saved DatasetDict"),
-    "push": ("corrector.cli.push", "upload a saved N-best dataset to the Hugging Face Hub with a dataset card"),
+    "push": (
+        "corrector.cli.push",
+        "upload a saved N-best dataset or a trained model to the Hugging Face Hub, with its card",
+    ),
     "generate": ("corrector.cli.generate", "N-best lists from encoder logits: lexicon CTC beam search + KenLM"),
     "evaluate": (
         "corrector.cli.evaluate",

@@ -28,10 +28,17 @@ METRICS = {
 def eval_results(
     results: Mapping[str, Any], dataset_type: str, dataset_name: str, split: str, config: str | None = None
 ) -> list[Any]:
-    """``huggingface_hub.EvalResult``s of the systems in ``METRICS`` that ``results`` (results.json) scored."""
+    """``huggingface_hub.EvalResult``s of the systems in ``METRICS`` that ``results`` (results.json) scored.
+
+    A gate threshold given on the command line (not the calibrated one) is named in the metric.
+    """
     from huggingface_hub import EvalResult
 
     wers = {s["name"]: s["wer"] for s in results.get("systems", [])}
+    labels = dict(METRICS)
+    gate = (results.get("arguments") or {}).get("gate", "auto")
+    if gate not in ("auto", "off"):
+        labels["gated"] = f"WER % (gated at threshold {float(gate):g}, not the calibrated one)"
     return [
         EvalResult(
             task_type=TASK[0],
@@ -44,7 +51,7 @@ def eval_results(
             metric_name=label,
             metric_value=round(float(wers[system]), 2),
         )
-        for system, label in METRICS.items()
+        for system, label in labels.items()
         if system in wers
     ]
 
