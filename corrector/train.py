@@ -380,7 +380,7 @@ def calibrate_gate(
     """
     import torch
 
-    from corrector.gate import ALWAYS, calibrate
+    from corrector.gate import ALWAYS, RULE, calibrate, describe
     from corrector.inference import Corrector, TransformersBackend
     from corrector.models import load_tokenizer
 
@@ -391,12 +391,9 @@ def calibrate_gate(
         corrector = Corrector(TransformersBackend(model.eval(), tokenizer), tokenizer, prompt, gate=ALWAYS)
     out = corrector.correct(records, batch_size=8)
     cal = calibrate(records, [c.ungated_text for c in out], [c.margin for c in out], alpha)
-    print(
-        f"gate on {cal.trials} inner-validation trials: threshold {cal.threshold:g}, WER {cal.wer}, "
-        f"p vs vote {cal.p_vs_vote}",
-        flush=True,
-    )
-    return {**cal.to_dict(), "margin": "log P(output) - log P(majority candidate) under the trained model"}
+    print(f"gate on {cal.trials} inner-validation trials: {describe(cal)}", flush=True)
+    margin = "log P(output) - log P(majority candidate) under the trained model"
+    return {**cal.to_dict(), "rule": RULE, "margin": margin}
 
 
 def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> dict[str, Any]:
