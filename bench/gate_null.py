@@ -11,7 +11,7 @@ substitution rate and a margin over the majority candidate, elsewhere it agrees 
 - ``selective``: the alternative is as good as the vote, the margin informative (only a threshold helps).
 
 The gate may open in at most ``alpha`` of the null calibrations (what ``gate_alpha`` promises); the
-table gives the opening rate of ``corrector.gate.calibrate`` and of the in-sample rule it replaced
+table gives the opening rate of ``corrector.correction.gate.calibrate`` and of the in-sample rule it replaced
 (the lowest-WER threshold tested on the trials it was chosen on), read off the same calibrations,
 with the 3-sigma binomial bound ``alpha + 3 sqrt(alpha (1 - alpha) / n)``.
 
@@ -70,7 +70,7 @@ def simulate(case: str, trials: int, rng: np.random.Generator) -> tuple[list, li
 
 def opening_rates(case: str, calibrations: int, trials: int, alpha: float, seed: int = 0) -> dict[str, float]:
     """Share of calibrations whose gate opened: ``shipped`` (``calibrate``) and ``in_sample`` (the old rule)."""
-    from corrector.gate import calibrate
+    from corrector.correction.gate import calibrate
 
     shipped = in_sample = 0
     for c in range(calibrations):

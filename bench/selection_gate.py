@@ -1,9 +1,9 @@
 """Saved selection models under the current gate: refit combiner and gate on their inner validation, score held-out.
 
 A selection model's ``training_summary.json`` holds the combiner and gate its training run fitted. When
-the calibration changes (cross-fitted choices, the out-of-fold significance test of ``corrector.gate``), this
-re-fits both on the same inner-validation trials (every ``--every``-th trial of the dataset's ``train``
-partition, as ``corrector.rerank`` carves it) with the model's rewards, and prints held-out WER (the
+the calibration changes (cross-fitted choices, the out-of-fold significance test of ``corrector.correction.gate``),
+this re-fits both on the same inner-validation trials (every ``--every``-th trial of the dataset's ``train``
+partition, as ``corrector.training.reward`` carves it) with the model's rewards, and prints held-out WER (the
 dataset's ``test`` partition) with the saved and with the refit combiner and gate, beside the vote.
 
     python bench/selection_gate.py outputs/b2t24_real_selection/model [more model folders] \\
@@ -18,17 +18,17 @@ import time
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("models", nargs="+", help="selection model folders (corrector.rerank outputs)")
+    p.add_argument("models", nargs="+", help="selection model folders (corrector.training.reward outputs)")
     p.add_argument("--dataset", required=True, help="the saved dataset they were trained on (train and test)")
     p.add_argument("--every", type=int, default=5, help="the training run's gate_validation_every")
     p.add_argument("--alpha", type=float, default=0.05, help="the gate's significance level")
     args = p.parse_args()
 
-    from corrector.data import load_records
-    from corrector.gate import GateCalibration, inner_validation
-    from corrector.inference import resolve_checkpoint
+    from corrector.correction.gate import GateCalibration, inner_validation
+    from corrector.correction.inference import resolve_checkpoint
+    from corrector.correction.selection import Selector, fit_selection
+    from corrector.data.datasets import load_records
     from corrector.metrics import align, majority_vote, paired_bootstrap, wer
-    from corrector.selection import Selector, fit_selection
 
     _, inner = inner_validation(load_records(args.dataset, "train"), args.every)
     test = load_records(args.dataset, "test")

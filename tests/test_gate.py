@@ -9,12 +9,12 @@ import math
 import pytest
 
 from corrector.cli import main
+from corrector.correction.gate import ALWAYS, NEVER, GateCalibration, calibrate, gated, inner_validation, parse_gate
+from corrector.correction.inference import Corrector, resolve_checkpoint
+from corrector.data.formats import write_nbest
+from corrector.data.prompts import PromptConfig
 from corrector.errors import InputError
-from corrector.formats import write_nbest
-from corrector.gate import ALWAYS, NEVER, GateCalibration, calibrate, gated, inner_validation, parse_gate
-from corrector.inference import Corrector, resolve_checkpoint
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig
 
 # Majority "call my sun" (2 votes) vs "call my son"; truth varies so that only some overrides help.
 RECORDS = [

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from asr_world import CAT, homophone_world, make_world, unit_logits
 
-import corrector.generate as gen
+import corrector.decoding.generate as gen
 from corrector.cli import main as cli_main
-from corrector.data import load_records
+from corrector.data.datasets import load_records
+from corrector.decoding.generate import GenerateConfig, generate, merge_candidates, merge_shards, work_dir
+from corrector.decoding.logits import save_seed_npz
 from corrector.errors import InputError
-from corrector.generate import GenerateConfig, generate, merge_candidates, merge_shards, work_dir
-from corrector.logits import save_seed_npz
 from corrector.nbest import Candidate
 
 
