@@ -108,7 +108,7 @@ def test_fit_selection_gates_on_choices_made_out_of_fold():
         useless.append([0.0, 0.5] if i % 2 else [0.5, 0.0])
     fit = fit_selection(records, informative)
     assert fit.lists == 30 and fit.combiner.weights[0] > 0
-    assert fit.gate.threshold < math.inf and fit.gate.p_vs_vote < 0.05
+    assert fit.gate.threshold < math.inf and fit.gate.p_out_of_fold < 0.05 and fit.gate.wer["out_of_fold"] == 0.0
     assert fit.gate.wer["gated"] == 0.0 < fit.gate.wer["majority_vote"]
     fit = fit_selection(records, useless)
     assert fit.gate.threshold == math.inf and fit.gate.wer["gated"] == fit.gate.wer["majority_vote"]
@@ -170,7 +170,8 @@ def test_reward_model_trains_with_finite_loss_and_changing_lora(trained):
     saved = json.loads((out / "training_summary.json").read_text())
     assert saved["kind"] == "selection" and saved["inner_validation_trials"] == 4 and saved["pairs"] == 24
     assert saved["selection"]["combiner"]["features"] == list(FEATURES)
-    assert set(saved["gate"]["wer"]) == {"majority_vote", "ungated", "at_best_threshold", "gated"}
+    assert set(saved["gate"]["wer"]) == {"majority_vote", "ungated", "at_best_threshold", "out_of_fold", "gated"}
+    assert saved["gate"]["folds"] == 4 and len(saved["gate"]["fold_thresholds"]) == 4  # 4 inner lists, 4 folds
 
 
 def test_the_reward_run_leaves_figures_and_a_selection_card(trained):

@@ -139,11 +139,15 @@ def test_outputs_adapter_tokenizer_and_summary(trained, dataset_dir, tiny_llama)
 def test_the_gate_is_calibrated_on_the_inner_validation(trained):
     summary, out, _ = trained
     gate = json.loads((out / SUMMARY_FILE).read_text())["gate"]
-    assert gate["trials"] == 3 and set(gate["wer"]) == {"majority_vote", "ungated", "at_best_threshold", "gated"}
+    assert gate["trials"] == 3
+    assert set(gate["wer"]) == {"majority_vote", "ungated", "at_best_threshold", "out_of_fold", "gated"}
     wer = gate["wer"]
     assert wer["at_best_threshold"] <= min(wer["majority_vote"], wer["ungated"]) and gate["alpha"] == 0.05
-    assert wer["gated"] in (wer["majority_vote"], wer["at_best_threshold"])  # shut unless p_vs_vote < alpha
+    assert wer["gated"] in (wer["majority_vote"], wer["at_best_threshold"])  # shut unless p_out_of_fold < alpha
     assert isinstance(float(gate["threshold"]), float)
+    # three trials: three folds, each threshold chosen on the other two; both p-values recorded
+    assert gate["folds"] == 3 and len(gate["fold_thresholds"]) == 3 and 0 <= gate["p_out_of_fold"] <= 1
+    assert 0 <= gate["p_vs_vote"] <= 1 and "p_out_of_fold < alpha" in gate["rule"]
 
 
 def test_the_run_leaves_loss_and_gate_figures_and_a_model_card(trained):

@@ -225,26 +225,47 @@ def fit_selection(
     scorer: Any = None,
     folds: int = 5,
     alpha: float = 0.05,
+    seed: int = 0,
 ) -> SelectionFit:
     """Fit the combiner on ``records`` (inner validation) and calibrate the gate on cross-fitted choices.
 
     The gate's threshold is chosen on margins the combiner did not see: fold k's choices and margins come
     from a combiner (and its L2) fit on the other folds. Calibrating on the combiner's own training lists
     would pick overrides it had fit, a threshold that lets through what does not hold on new trials.
+    The gate's out-of-fold test (``corrector.correction.gate``) uses the same folds and needs each fold's threshold
+    chosen without that fold's lists at all, so it is nested: fold k's threshold is the best on the other
+    folds' margins, each of those folds chosen by a combiner fit on neither it nor fold k (with fold k's L2).
     """
-    from corrector.correction.gate import ALWAYS, calibrate
+    from corrector.correction.gate import ALWAYS, best_threshold, calibrate, fold_of
 
     groups = [_group(r, rw) for r, rw in zip(records, rewards)]
+    fold = fold_of(len(records), folds, seed)
+    k_count = max(fold, default=0) + 1
+
+    def choices(held: int, without: set[int], l2: float | None = None) -> tuple[float, dict[int, Any]]:
+        """The L2 and fold ``held``'s corrections by a combiner fit on the folds not in ``without``."""
+        train = [g for g, f in zip(groups, fold) if g is not None and f not in without]
+        l2 = choose_l2(train) if l2 is None else l2
+        selector = Selector(scorer, fit_combiner(train, l2), gate=ALWAYS)
+        idx = [i for i, f in enumerate(fold) if f == held]
+        out = selector.correct([records[i] for i in idx], rewards=[rewards[i] for i in idx], progress=False)
+        return l2, dict(zip(idx, out))
+
     outputs: list[str] = [""] * len(records)
     margins: list[float | None] = [None] * len(records)
-    for k in range(folds):
-        train = [g for i, g in enumerate(groups) if g is not None and i % folds != k]
-        fold = [i for i in range(len(records)) if i % folds == k]
-        selector = Selector(scorer, fit_combiner(train, choose_l2(train)), gate=ALWAYS)
-        out = selector.correct([records[i] for i in fold], rewards=[rewards[i] for i in fold])
-        for i, c in zip(fold, out):
+    thresholds = []
+    for k in range(k_count):
+        l2, out = choices(k, {k})
+        for i, c in out.items():
             outputs[i], margins[i] = c.ungated_text, c.margin
-    cal = calibrate(records, outputs, margins, alpha)
+        inner = {i: c for m in range(k_count) if m != k for i, c in choices(m, {k, m}, l2)[1].items()}
+        idx = sorted(inner)
+        thresholds.append(
+            best_threshold(
+                [records[i] for i in idx], [inner[i].ungated_text for i in idx], [inner[i].margin for i in idx]
+            )
+        )
+    cal = calibrate(records, outputs, margins, alpha, folds, seed, thresholds)
     known = [g for g in groups if g is not None]
     return SelectionFit(fit_combiner(known, choose_l2(known)), len(known), cal)
 

@@ -116,16 +116,21 @@ def _gate_text(gate: Mapping[str, Any] | None) -> str:
     wer = gate.get("wer") or {}
     threshold = str(gate.get("threshold"))
     state = (
-        "The gate is shut (threshold `inf`): the significance check did not pass, so `corrector correct` ships "
+        "The gate is shut (threshold `inf`): its significance test did not pass, so `corrector correct` ships "
         "the majority vote."
         if threshold == "inf"
         else f"The model's output replaces the majority vote only where its margin exceeds `{threshold}`."
     )
+    test = (
+        f"p vs vote out of fold {gate['p_out_of_fold']} over {gate.get('folds')} folds, in sample {gate.get('p_vs_vote')}"
+        if gate.get("p_out_of_fold") is not None
+        else f"p vs vote {gate.get('p_vs_vote')}"
+    )
     return (
         f"The vote gate was calibrated on {gate.get('trials')} inner-validation trials of the training split "
         f"(never trained on). WER % there: majority vote {wer.get('majority_vote')}, model without gate "
-        f"{wer.get('ungated')}, gated {wer.get('gated')} (p vs vote {gate.get('p_vs_vote')}, alpha "
-        f"{gate.get('alpha')}). {state} Margin: {gate.get('margin', 'the model confidence over the vote')}."
+        f"{wer.get('ungated')}, gated {wer.get('gated')} ({test}; alpha {gate.get('alpha')}). {state} "
+        f"Margin: {gate.get('margin', 'the model confidence over the vote')}."
     )
 
 

@@ -67,8 +67,10 @@ def plot_gate(
 ) -> Path:
     """Inner-validation WER against the gate threshold, the vote's WER as a line, the chosen threshold marked.
 
-    ``curve``: ``(threshold, WER %)`` pairs as the calibration swept them; the two infinite ends
-    (always the model's output, always the vote) are drawn as dotted lines and named in the legend.
+    ``curve``: ``(threshold, WER %)`` pairs as the calibration swept them (in sample); the two
+    infinite ends (always the model's output, always the vote) are drawn as lines and named in the
+    legend. Where the lowest WER here is not the shipped threshold (the gate's out-of-fold test kept
+    it shut), that threshold is marked too.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
@@ -85,6 +87,10 @@ def plot_gate(
     else:
         shown = "inf: the gate stays shut, the vote ships" if threshold > 0 else "-inf: the model's output ships"
         ax.plot([], [], " ", label=f"chosen threshold {shown}")
+    if finite:
+        best = min(reversed(finite), key=lambda tw: tw[1])[0]  # the lowest WER; ties: the larger threshold
+        if best != threshold:
+            ax.axvline(best, color="tab:gray", linestyle="--", label=f"lowest WER here, {best:.3g}: not shipped")
     ax.set_xlabel("threshold on the margin over the majority candidate")
     ax.set_ylabel("inner-validation WER %")
     ax.set_title(title)

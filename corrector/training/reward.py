@@ -129,6 +129,7 @@ def calibrate_selection(
     """
     import torch
 
+    from corrector.correction.gate import RULE, describe
     from corrector.correction.selection import RewardScorer, fit_selection, load_reward_adapter
     from corrector.training.curves import GATE_FILE, plot_gate
 
@@ -142,14 +143,15 @@ def calibrate_selection(
     weights = dict(zip(fit.combiner.to_dict()["features"], fit.combiner.weights))
     print(
         f"combiner on {fit.lists} inner-validation lists: weights {weights} (l2 {fit.combiner.l2:g}); "
-        f"gate threshold {fit.gate.threshold:g} (cross-fitted over 5 folds), WER {fit.gate.wer}, "
-        f"p vs vote {fit.gate.p_vs_vote}",
+        f"gate on cross-fitted margins: {describe(fit.gate)}",
         flush=True,
     )
     gate = {
         **fit.gate.to_dict(),
+        "rule": RULE,
         "margin": "combined score of the choice - combined score of the majority candidate",
-        "calibration": "5-fold cross-fitted: each fold's margins from a combiner fit on the other folds",
+        "calibration": f"{fit.gate.folds}-fold cross-fitted: each fold's margins from a combiner fit on the other "
+        "folds; each fold's out-of-fold threshold from margins of combiners fit without it",
     }
     return {"combiner": fit.combiner.to_dict(), "lists": fit.lists}, gate
 

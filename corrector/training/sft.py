@@ -389,7 +389,7 @@ def calibrate_gate(
     """
     import torch
 
-    from corrector.correction.gate import ALWAYS, calibrate
+    from corrector.correction.gate import ALWAYS, RULE, calibrate, describe
     from corrector.correction.inference import Corrector, TransformersBackend
     from corrector.models import load_tokenizer
     from corrector.training.curves import GATE_FILE, plot_gate
@@ -402,12 +402,9 @@ def calibrate_gate(
     out = corrector.correct(records, batch_size=8)
     cal = calibrate(records, [c.ungated_text for c in out], [c.margin for c in out], alpha)
     plot_gate(cal.curve, cal.wer["majority_vote"], cal.threshold, Path(output_dir) / GATE_FILE, "vote gate")
-    print(
-        f"gate on {cal.trials} inner-validation trials: threshold {cal.threshold:g}, WER {cal.wer}, "
-        f"p vs vote {cal.p_vs_vote}",
-        flush=True,
-    )
-    return {**cal.to_dict(), "margin": "log P(output) - log P(majority candidate) under the trained model"}
+    print(f"gate on {cal.trials} inner-validation trials: {describe(cal)}", flush=True)
+    margin = "log P(output) - log P(majority candidate) under the trained model"
+    return {**cal.to_dict(), "rule": RULE, "margin": margin}
 
 
 def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> dict[str, Any]:
