@@ -87,9 +87,9 @@ def plot_gate(
     else:
         shown = "inf: the gate stays shut, the vote ships" if threshold > 0 else "-inf: the model's output ships"
         ax.plot([], [], " ", label=f"chosen threshold {shown}")
-    if finite:
-        best = min(reversed(finite), key=lambda tw: tw[1])[0]  # the lowest WER; ties: the larger threshold
-        if best != threshold:
+    if curve:
+        best = min(reversed(sorted(curve)), key=lambda tw: tw[1])[0]  # the lowest WER; ties: the larger threshold
+        if math.isfinite(best) and best != threshold:
             ax.axvline(best, color="tab:gray", linestyle="--", label=f"lowest WER here, {best:.3g}: not shipped")
     ax.set_xlabel("threshold on the margin over the majority candidate")
     ax.set_ylabel("inner-validation WER %")
