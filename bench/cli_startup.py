@@ -2,7 +2,7 @@
 
     python bench/cli_startup.py --other /path/to/other/checkout [--runs 5]
 
-Each run is a fresh interpreter (``python -c`` calling the CLI's ``main``) with the checkout first on
+Each run is the installed ``corrector`` console script (a fresh interpreter) with the checkout first on
 ``PYTHONPATH``; interleaving A, B, A, B... shares any background load fairly. Prints the medians and
 their ratio.
 """
@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE = "import sys; from corrector.cli import main; sys.argv = ['corrector', '--help']; main(['--help'])"
+SCRIPT = Path(sys.executable).parent / "corrector"
 
 
 def once(checkout: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", CODE], env=env, stdout=subprocess.DEVNULL, check=False)
+    subprocess.run([str(SCRIPT), "--help"], env=env, stdout=subprocess.DEVNULL, check=True)
     return time.perf_counter() - t
 
 
