@@ -1,7 +1,7 @@
 """Real Brain-to-Text '24 benchmark: pooled decoder variants, a corrector trained on CPU, held-out WER.
 
 Data: ``../shared/data/b2t24_val_nbest/`` (880 trials x 10 candidates, four decoder variants). The
-variants' lists of the same trial are pooled into one list (``corrector.pooling``). Fixed split by
+variants' lists of the same trial are pooled into one list (``corrector.data.pooling``). Fixed split by
 trial: every fifth trial (0, 5, 10, ...) is held out (176 test, 704 train). Which variants to pool
 is chosen on the *training* trials (``--variants auto``: the subset whose pooled majority vote has
 the lowest training WER). The corrector trains on the training trials (its own inner validation,
@@ -40,9 +40,9 @@ def variant_path(v: str) -> Path:
 
 def choose_variants(train_ids: set[str]) -> tuple[list[str], list[tuple[float, list[str]]]]:
     """The variant subset whose pooled majority vote has the lowest WER on the training trials (fewest on ties)."""
-    from corrector.data import load_records
+    from corrector.data.datasets import load_records
+    from corrector.data.pooling import pool
     from corrector.metrics import majority_vote, wer
-    from corrector.pooling import pool
 
     lists = {v: [r for r in load_records(variant_path(v)) if r.trial_id in train_ids] for v in VARIANTS}
     table = []
@@ -55,10 +55,10 @@ def choose_variants(train_ids: set[str]) -> tuple[list[str], list[tuple[float, l
 
 
 def build_dataset(variants: list[str], out: Path, template: str, sources: bool) -> Path:
-    from corrector.data import DATASET, build_dataset_dict, every_kth, save
+    from corrector.data.datasets import DATASET, build_dataset_dict, every_kth, save
+    from corrector.data.pooling import load_inputs
+    from corrector.data.prompts import PromptConfig
     from corrector.files import check_output
-    from corrector.pooling import load_inputs
-    from corrector.prompts import PromptConfig
 
     cfg = PromptConfig(template=template, dedup=True, counts=True, sources=sources)
     records = every_kth(load_inputs([variant_path(v) for v in variants], pool_them=len(variants) > 1), k=5)
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not B2T24_DIR.is_dir():
         sys.exit(f"b2t24_real: {B2T24_DIR} not found (set CORRECTOR_B2T_DIR)")
-    from corrector.train import launch
+    from corrector.training.sft import launch
 
     out = Path(args.out or ROOT / "outputs" / f"b2t24_real_{args.corrector}")
     times: dict[str, float] = {}
@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         launch([*cmd, *args.extra])
     times["train"] = time.time() - t
 
-    from corrector.data import load_records
-    from corrector.evaluation import EvalArguments, run_evaluation
+    from corrector.cli.evaluate import EvalArguments, run_evaluation
+    from corrector.data.datasets import load_records
     from corrector.metrics import majority_vote
 
     test = load_records(dataset, "test")

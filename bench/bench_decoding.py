@@ -35,17 +35,17 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from unittest import mock
 
-import corrector.generate as gen
-from corrector.corpus import DEMO_DIR, read_sentences, split_corpus
-from corrector.decoding import GreedyDecoder, TrieLimitWarning, ctc_decoder, dropped_summary
-from corrector.generate import GenerateConfig, build_decoder, plan
-from corrector.lexicon import build_lexicon, cmu_dict, read_lexicon, write_lexicon
-from corrector.lm import build_arpa
-from corrector.logits import save_seed_npz
+import corrector.decoding.generate as gen
+from corrector.decoding.corpus import DEMO_DIR, read_sentences, split_corpus
+from corrector.decoding.decoder import GreedyDecoder, TrieLimitWarning, ctc_decoder, dropped_summary
+from corrector.decoding.generate import GenerateConfig, build_decoder, plan
+from corrector.decoding.lexicon import build_lexicon, cmu_dict, read_lexicon, write_lexicon
+from corrector.decoding.lm import build_arpa
+from corrector.decoding.logits import save_seed_npz
+from corrector.decoding.simulate import phoneme_error_rate, simulate_trials
+from corrector.decoding.units import UNITS
 from corrector.metrics import oracle_choice, wer
 from corrector.nbest import NBestList
-from corrector.simulate import phoneme_error_rate, simulate_trials
-from corrector.units import UNITS
 
 _WORD = re.compile(r"^[a-z][a-z']*$")
 SUBSET = 200  # trials for the fall-back and overhead measurements

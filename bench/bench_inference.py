@@ -17,11 +17,11 @@ import time
 import torch
 from common import B2T24_BI
 
-from corrector.formats import read_nbest
-from corrector.inference import Corrector, TransformersBackend
+from corrector.correction.inference import Corrector, TransformersBackend
+from corrector.data.formats import read_nbest
+from corrector.data.prompts import PromptConfig, render
 from corrector.metrics import normalize, wer
 from corrector.models import DEFAULT_MODEL, load_model, load_tokenizer
-from corrector.prompts import PromptConfig, render
 
 DATA = str(B2T24_BI)
 

@@ -52,7 +52,7 @@ def main() -> None:
     from transformers import TrainerCallback
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    import corrector.train as train
+    import corrector.training.sft as train
 
     step_times: list[float] = []
 

@@ -4,8 +4,8 @@
     python bench/gpu_throughput.py --tiny          # the same code on tiny shapes (CPU or GPU)
 
 Each shape (``bench/shapes/*.json``: the Hub configs of Llama-3.2-1B, Llama-3.2-3B, Llama-3.1-8B) is
-trained with its recipe's own settings: the recipe YAML goes through ``corrector.train.parse_args``
-and ``adapt_to_hardware``, the model through ``corrector.train.load_for_training`` (bf16 for LoRA;
+trained with its recipe's own settings: the recipe YAML goes through ``corrector.training.sft.parse_args``
+and ``adapt_to_hardware``, the model through ``corrector.training.sft.load_for_training`` (bf16 for LoRA;
 NF4 + ``prepare_model_for_kbit_training`` for QLoRA) from a random checkpoint written once to
 ``/dev/shm`` or the temporary folder, and TRL's ``SFTTrainer`` runs with the recipe's LoRA, batch
 size, gradient accumulation, activation checkpointing and optimizer. Only the data differ: random
@@ -117,7 +117,7 @@ def random_checkpoint(config: Any, device: str) -> Path:
 
 def recipe_args(recipe: str, model_dir: Path, out_dir: Path, *, batch: int | None, steps: int, seq: int) -> tuple:
     """The recipe's (script, training, model) arguments, pointed at the random checkpoint and shortened."""
-    from corrector.train import adapt_to_hardware, parse_args
+    from corrector.training.sft import adapt_to_hardware, parse_args
 
     argv = [
         "--model_name_or_path", str(model_dir),
@@ -154,7 +154,7 @@ def measure(
     from transformers import TrainerCallback
     from trl import SFTTrainer, get_peft_config
 
-    from corrector.train import load_for_training
+    from corrector.training.sft import load_for_training
 
     cuda = torch.cuda.is_available()
     recipe = SHAPES[shape]

@@ -2,7 +2,7 @@
 
     python bench/torchaudio_compare.py [--trials 100] [--beam-size 300] [--json FILE]
 
-``corrector.decoding.ctc_decoder`` drives flashlight-text's ``LexiconDecoder`` under torchaudio's
+``corrector.decoding.decoder.ctc_decoder`` drives flashlight-text's ``LexiconDecoder`` under torchaudio's
 option names; torchaudio's own factory (``torchaudio.models.decoder.ctc_decoder``, the decoder of
 the seed's earlier runs) wraps the same engine. Both get the same lexicon file, tokens, ARPA
 4-gram and emissions (the project's pre-processing applied once), with the seed's torchaudio
@@ -42,10 +42,10 @@ def torchaudio_factory() -> tuple[Any, str]:
 
 def build_world(root: Path, n_trials: int, noise: float) -> tuple[Path, Path, list, list[str]]:
     """Lexicon, ARPA 4-gram and simulated logits from the demo corpus (held-out sentences decoded)."""
-    from corrector.corpus import DEMO_DIR, read_sentences, split_corpus
-    from corrector.lexicon import build_lexicon, write_lexicon
-    from corrector.lm import build_arpa
-    from corrector.simulate import simulate_trials
+    from corrector.decoding.corpus import DEMO_DIR, read_sentences, split_corpus
+    from corrector.decoding.lexicon import build_lexicon, write_lexicon
+    from corrector.decoding.lm import build_arpa
+    from corrector.decoding.simulate import simulate_trials
 
     lm_text, _, test = split_corpus(read_sentences(DEMO_DIR / "sentences.txt"))
     words = sorted({w for s in lm_text.splitlines() + test for w in s.split()})
@@ -78,8 +78,8 @@ def compare(trials: int, beam_size: int, noise: float, acoustic_scale: float) ->
         return {"status": "absent", "reason": f"torchaudio.models.decoder.ctc_decoder not importable ({version})"}
     import torch
 
-    from corrector.decoding import ctc_decoder
-    from corrector.units import BLANK, SIL, read_tokens
+    from corrector.decoding.decoder import ctc_decoder
+    from corrector.decoding.units import BLANK, SIL, read_tokens
 
     tokens = read_tokens()
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,7 +127,7 @@ def describe(result: dict[str, Any]) -> str:
         return f"torchaudio comparison: {result['status']}: {result['reason']}"
     n = result["trials"]
     return (
-        f"torchaudio {result['torchaudio']} vs corrector.decoding on {n} simulated trials "
+        f"torchaudio {result['torchaudio']} vs corrector.decoding.decoder on {n} simulated trials "
         f"(beam {result['options']['beam_size']}): identical top-1 {result['same_top1']}/{n}, "
         f"identical top-{TOP} {result['same_top10']}/{n}, largest top-1 score difference "
         f"{result['max_top1_score_diff']:.2g}; ms per trial {result['ms_per_trial_corrector']} (corrector) vs "

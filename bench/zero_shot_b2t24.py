@@ -2,7 +2,7 @@
 
 Systems: candidate 1, majority vote, LLM rescoring (raw and length-normalised log-likelihood),
 zero-shot correction (lift template, guarded), the oracle and the compositional bound, scored by
-``corrector.evaluation`` (the run folder gets the usual reports).
+``corrector.evaluation.systems`` (the run folder gets the usual reports).
 
     python bench/zero_shot_b2t24.py [--limit 176] [--dtype float32] [--out outputs/zero_shot_b2t24]
 """
@@ -14,12 +14,12 @@ import time
 
 from common import B2T24_BI
 
-from corrector.data import every_kth
-from corrector.evaluation import evaluate, markdown_table, write_outputs
-from corrector.formats import read_nbest
-from corrector.inference import Corrector
+from corrector.correction.inference import Corrector
+from corrector.correction.rescoring import Rescorer
+from corrector.data.datasets import every_kth
+from corrector.data.formats import read_nbest
+from corrector.evaluation.systems import evaluate, markdown_table, write_outputs
 from corrector.models import DEFAULT_MODEL
-from corrector.rescoring import Rescorer
 
 DATA = str(B2T24_BI)
 

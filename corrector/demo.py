@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from corrector.files import atomic_write
-from corrector.train import launch
+from corrector.training.sft import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ class Stages:
 
 
 def make_corpus(out: Path, n_train: int, n_test: int, seed: int) -> dict[str, Path]:
-    from corrector.corpus import DEMO_DIR, read_sentences, split_corpus
+    from corrector.decoding.corpus import DEMO_DIR, read_sentences, split_corpus
 
     lm_text, train, test = split_corpus(read_sentences(DEMO_DIR / "sentences.txt"), seed, n_train, n_test)
     paths = {"lm": out / "lm_text.txt", "train": out / "train.txt", "test": out / "test.txt"}
@@ -97,8 +97,8 @@ def make_lexicon_and_lm(out: Path, order: int, folds: int) -> None:
     the errors held-out trials have; with the full LM they would be near perfect and teach the
     corrector only to copy candidate 1.
     """
-    from corrector.lexicon import build_lexicon, write_lexicon
-    from corrector.lm import build_arpa
+    from corrector.decoding.lexicon import build_lexicon, write_lexicon
+    from corrector.decoding.lm import build_arpa
 
     lm_lines = (out / "lm_text.txt").read_text().splitlines()
     train = (out / "train.txt").read_text().splitlines()
@@ -120,8 +120,8 @@ def simulate(out: Path, noise: float, seed: int, decoders: int) -> None:
     """One logits file per simulated decoder and split (decoder ``d``'s noise seed: ``seed + 1000 d``)."""
     from tqdm.auto import tqdm
 
-    from corrector.logits import save_seed_npz
-    from corrector.simulate import phoneme_error_rate, simulate_trials
+    from corrector.decoding.logits import save_seed_npz
+    from corrector.decoding.simulate import phoneme_error_rate, simulate_trials
 
     for i, split in enumerate(("train", "test")):
         sentences = (out / f"{split}.txt").read_text().splitlines()
@@ -142,11 +142,11 @@ def generate(out: Path, beam_size: int, top_n: int, workers: int, folds: int, de
     """Each decoder's N-best lists (cross-fitted LMs for train), then all decoders pooled by trial."""
     import datasets
 
-    from corrector.data import build_dataset_dict, records_of, save
-    from corrector.generate import GenerateConfig, generate
+    from corrector.data.datasets import build_dataset_dict, records_of, save
+    from corrector.data.pooling import pool
+    from corrector.data.prompts import PromptConfig
+    from corrector.decoding.generate import GenerateConfig, generate
     from corrector.metrics import baseline_wers
-    from corrector.pooling import pool
-    from corrector.prompts import PromptConfig
 
     def run(split: str, lm: str, name: str, d: int, indices: list[int] | None = None) -> datasets.Dataset:
         cfg = GenerateConfig(
@@ -207,7 +207,7 @@ def train(out: Path, max_steps: int, top_n: int, seed: int) -> Path:
 
 
 def evaluate(out: Path, seed: int) -> None:
-    from corrector.evaluation import EvalArguments, run_evaluation
+    from corrector.cli.evaluate import EvalArguments, run_evaluation
     from corrector.models import DEFAULT_MODEL
 
     args = EvalArguments(

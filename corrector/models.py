@@ -213,3 +213,17 @@ def load_model(
         kwargs["attn_implementation"] = attn_implementation
     source = resolve_model(name_or_path)
     return _loading(str(name_or_path), "model", lambda: AutoModelForCausalLM.from_pretrained(source, **kwargs))
+
+
+def default_device(device: str | None = None) -> str:
+    """``device``, else ``cuda`` when available, else ``cpu``."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def has_tokenizer(folder: Path) -> bool:
+    """Whether ``folder`` holds a saved tokenizer."""
+    return (folder / "tokenizer_config.json").is_file() or (folder / "tokenizer.json").is_file()

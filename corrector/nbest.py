@@ -23,6 +23,15 @@ class Candidate:
     source: str | None = None
 
 
+# A pooled candidate's source is "<input>:<decoder's own source>" (see corrector.data.pooling).
+SOURCE_SEP = ":"
+
+
+def input_name(candidate: Candidate) -> str | None:
+    """The pooled input a candidate came from (the part of its source before ``:``)."""
+    return candidate.source.split(SOURCE_SEP, 1)[0] if candidate.source else None
+
+
 @dataclass(frozen=True)
 class NBestList:
     """Candidates of one trial in rank order (best first), and the ground truth when known."""
@@ -93,7 +102,7 @@ class NBestList:
         return replace(self, partition=partition)
 
     def to_row(self) -> dict[str, Any]:
-        """Flat columns for a ``datasets`` row (see ``corrector.data.NBEST_FEATURES``)."""
+        """Flat columns for a ``datasets`` row (see ``corrector.data.datasets.NBEST_FEATURES``)."""
         return {
             "trial_id": self.trial_id,
             "partition": self.partition or "",

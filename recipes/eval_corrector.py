@@ -5,7 +5,7 @@ python recipes/eval_corrector.py [--config recipes/configs/eval_smollm2_cpu.yaml
 
 from pathlib import Path
 
-from corrector.evaluation import run
+from corrector.cli.evaluate import main
 
 if __name__ == "__main__":
-    run(config=Path(__file__).parent / "configs" / "eval_smollm2_cpu.yaml")
+    main(config=Path(__file__).parent / "configs" / "eval_smollm2_cpu.yaml")

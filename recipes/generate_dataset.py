@@ -2,7 +2,7 @@
 
 import sys
 
-from corrector.commands.generate import main
+from corrector.cli.generate import main
 
 if __name__ == "__main__":
     sys.exit(main())

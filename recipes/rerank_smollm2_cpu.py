@@ -5,7 +5,7 @@ accelerate launch --config_file accelerate_configs/cpu.yaml recipes/rerank_smoll
 
 from pathlib import Path
 
-from corrector.rerank import run
+from corrector.training.reward import run
 
 if __name__ == "__main__":
     run(config=Path(__file__).parent / "configs" / "rerank_smollm2_cpu.yaml")

@@ -5,7 +5,7 @@ accelerate launch --config_file accelerate_configs/cpu.yaml recipes/sft_smollm2_
 
 from pathlib import Path
 
-from corrector.train import run
+from corrector.training.sft import run
 
 if __name__ == "__main__":
     run(config=Path(__file__).parent / "configs" / "sft_smollm2_cpu.yaml")

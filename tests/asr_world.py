@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from corrector.lexicon import build_lexicon, write_lexicon
-from corrector.lm import build_arpa
-from corrector.logits import save_seed_npz
-from corrector.simulate import simulate_trials
-from corrector.units import UNITS
+from corrector.decoding.lexicon import build_lexicon, write_lexicon
+from corrector.decoding.lm import build_arpa
+from corrector.decoding.logits import save_seed_npz
+from corrector.decoding.simulate import simulate_trials
+from corrector.decoding.units import UNITS
 
 SENTENCES = [
     "the cat sat on the mat",

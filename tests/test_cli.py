@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from corrector.cli import main
-from corrector.data import load_records
-from corrector.formats import read_nbest, write_nbest
+from corrector.data.datasets import load_records
+from corrector.data.formats import read_nbest, write_nbest
 from corrector.nbest import NBestList
 
 

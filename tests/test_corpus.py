@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from corrector.corpus import DEMO_DIR, build_corpus, check_sentence, generate, read_sentences, split_corpus
+from corrector.decoding.corpus import (
+    DEMO_DIR,
+    build_corpus,
+    check_sentence,
+    generate,
+    load_grammar,
+    read_sentences,
+    split_corpus,
+)
 
 SENTENCES = DEMO_DIR / "sentences.txt"
 
@@ -68,3 +76,14 @@ def test_split_drops_duplicates_and_checks_sizes() -> None:
     assert len(set(test)) == 2 and train[0] not in test
     with pytest.raises(ValueError, match="the corpus has 3"):
         split_corpus(sents, n_train=3, n_test=1)
+
+
+def test_grammar_is_data(tmp_path) -> None:
+    templates, slots = load_grammar()
+    assert len(templates) >= 30 and "person" in slots
+    bad = tmp_path / "grammar.yaml"
+    bad.write_text("templates: ['i like {food} with {nothing}']\nslots:\n  food: [bread]\n")
+    with pytest.raises(ValueError, match=r"undefined slots \['nothing'\]"):
+        load_grammar(bad)
+    bad.write_text("templates: ['i like {food} a lot today']\nslots:\n  food: [bread, soup]\n")
+    assert set(generate(2, grammar=bad)) == {"i like bread a lot today", "i like soup a lot today"}

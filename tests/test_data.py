@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from corrector.data import (
+from corrector.data.datasets import (
     META_FILE,
     build_dataset_dict,
     every_kth,
@@ -23,10 +23,10 @@ from corrector.data import (
     to_dataset,
     write_hub_folder,
 )
+from corrector.data.formats import NBestFormatError, read_nbest
+from corrector.data.prompts import PromptConfig
 from corrector.files import MARKER
-from corrector.formats import NBestFormatError, read_nbest
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig
 
 
 def _many(n: int) -> list[NBestList]:
@@ -83,7 +83,7 @@ def test_single_dataset_folder_and_files(tmp_path: Path, records: list[NBestList
     to_dataset(records[:2]).save_to_disk(str(tmp_path / "one"))
     assert list(load_dataset_dict(tmp_path / "one")) == ["train"]
     path = tmp_path / "n.jsonl"
-    from corrector.formats import write_nbest
+    from corrector.data.formats import write_nbest
 
     write_nbest(records, path)
     assert [r.trial_id for r in load_records(path)] == ["t1", "t2", "t3", "t4"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from asr_world import CAT, HOMOPHONES, SENTENCES, homophone_world, make_world, unit_logits
 
-from corrector.decoding import (
+from corrector.decoding.decoder import (
     TRIE_MAX_LABELS,
     GreedyDecoder,
     TrieLimitWarning,
@@ -15,10 +15,10 @@ from corrector.decoding import (
     greedy_units,
     prepare_emissions,
 )
+from corrector.decoding.lexicon import limit_homophones, read_lexicon
+from corrector.decoding.simulate import simulate_trials
+from corrector.decoding.units import UNITS
 from corrector.errors import InputError
-from corrector.lexicon import limit_homophones, read_lexicon
-from corrector.simulate import simulate_trials
-from corrector.units import UNITS
 
 
 @pytest.fixture(scope="module")

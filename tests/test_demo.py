@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_each_simulated_decoder_has_its_own_noise(tmp_path):
-    from corrector.logits import load_logits
+    from corrector.decoding.logits import load_logits
 
     sentences = ["i would like some water", "turn the light off please"]
     for split in ("train", "test"):

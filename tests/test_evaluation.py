@@ -10,12 +10,13 @@ import pytest
 
 from corrector import metrics
 from corrector.cli import main
-from corrector.evaluation import EvalArguments, evaluate, markdown_table, parse_args, read_config, write_outputs
-from corrector.formats import write_nbest
-from corrector.inference import Correction
+from corrector.cli.evaluate import EvalArguments, parse_args, read_config
+from corrector.correction.result import Correction
+from corrector.data.formats import write_nbest
+from corrector.evaluation.reports import counts_of, word_alignment
+from corrector.evaluation.rover import rover
+from corrector.evaluation.systems import evaluate, markdown_table, write_outputs
 from corrector.nbest import NBestList
-from corrector.reports import counts_of, word_alignment
-from corrector.rover import rover
 
 REPO = Path(__file__).resolve().parents[1]
 

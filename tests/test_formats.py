@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from corrector.data.formats import NBestFormatError, detect_format, read_nbest, write_nbest
+from corrector.data.prompts import PromptConfig
 from corrector.errors import InputError
 from corrector.files import atomic_dir, atomic_write
-from corrector.formats import NBestFormatError, detect_format, read_nbest, write_nbest
 from corrector.metrics import scorable
 from corrector.nbest import Candidate, NBestList
-from corrector.prompts import PromptConfig
 
 
 def _plain(records: list[NBestList], partitions: bool = False) -> list[NBestList]:

@@ -9,12 +9,12 @@ import math
 import pytest
 
 from corrector.cli import main
+from corrector.correction.gate import ALWAYS, NEVER, GateCalibration, calibrate, gated, inner_validation, parse_gate
+from corrector.correction.inference import Corrector, resolve_checkpoint
+from corrector.data.formats import write_nbest
+from corrector.data.prompts import PromptConfig
 from corrector.errors import InputError
-from corrector.formats import write_nbest
-from corrector.gate import ALWAYS, NEVER, GateCalibration, calibrate, gated, inner_validation, parse_gate
-from corrector.inference import Corrector, resolve_checkpoint
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig
 
 # Majority "call my sun" (2 votes) vs "call my son"; truth varies so that only some overrides help.
 RECORDS = [
@@ -54,9 +54,11 @@ def test_calibration_falls_back_to_the_vote_when_no_override_helps():
 
 
 def test_calibration_keeps_every_override_when_each_helps():
-    cal = calibrate(RECORDS[:1], ["call my son"], [-5.0])
+    cal = calibrate(RECORDS[:1], ["call my son"], [-5.0], alpha=1.0)  # one trial can show no significant gain
     assert cal.threshold == -5.0 or cal.threshold == ALWAYS
     assert gated("call my son", "call my sun", -5.0, cal.threshold) == ("call my son", False)
+    # with the test: a single trial leaves no other fold to choose its threshold on, so the gate stays shut
+    assert calibrate(RECORDS[:1], ["call my son"], [-5.0]).threshold == NEVER
 
 
 def test_gated_and_inner_validation_split():

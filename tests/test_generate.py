@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from asr_world import CAT, homophone_world, make_world, unit_logits
 
-import corrector.generate as gen
+import corrector.decoding.generate as gen
 from corrector.cli import main as cli_main
-from corrector.data import load_records
+from corrector.data.datasets import load_records
+from corrector.decoding.generate import GenerateConfig, generate, merge_candidates, merge_shards, work_dir
+from corrector.decoding.logits import save_seed_npz
 from corrector.errors import InputError
-from corrector.generate import GenerateConfig, generate, merge_candidates, merge_shards, work_dir
-from corrector.logits import save_seed_npz
 from corrector.nbest import Candidate
 
 
@@ -246,18 +246,18 @@ def test_ctrl_c_with_workers_is_one_line_and_keeps_the_finished_trials(world, tm
 
 def test_ctrl_c_while_the_output_is_written_is_held_off_then_reported(world, tmp_path, monkeypatch, capsys):
     """Issue 18.5: a Ctrl-C in the last step (writing the output) is neither lost nor cuts the output in half."""
-    import corrector.data
+    import corrector.data.datasets as datasets_module
 
     logits, sents = world.logits("l.npz", 200, noise=0.2, seed=4)
     cfg = _config(world, [logits], tmp_path / "out", sents)
-    real_save = corrector.data.save
+    real_save = datasets_module.save
 
     def save_then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
         out = real_save(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the dataset and the rest of the output
         return out
 
-    monkeypatch.setattr(corrector.data, "save", save_then_ctrl_c)
+    monkeypatch.setattr(datasets_module, "save", save_then_ctrl_c)
     assert cli_main([*_cli_args(cfg), "--limit", "3"]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"interrupted once the output was complete: {tmp_path / 'out'} is written", err
@@ -267,7 +267,7 @@ def test_ctrl_c_while_the_output_is_written_is_held_off_then_reported(world, tmp
 
 def test_a_swallowed_ctrl_c_still_ends_the_command_as_interrupted(monkeypatch, capsys):
     """Issue 18.5: a Ctrl-C that something on its way swallows (a destructor, a library) is not lost."""
-    import corrector.commands.stats as stats
+    import corrector.cli.stats as stats
 
     def swallowing(args: Any) -> int:
         try:

@@ -3,7 +3,7 @@
 
 Marker ``gpu`` (``pytest -m gpu``; ``bench/gpu_check.sh`` runs them on a lent GPU machine). Skipped
 without CUDA, unless ``CORRECTOR_GPU_TESTS_ON_CPU=1`` (``bench/gpu_check.sh --cpu``) runs the same
-code on CPU so that it does not rot between GPU runs. Training goes through ``corrector.train`` with
+code on CPU so that it does not rot between GPU runs. Training goes through ``corrector.training.sft`` with
 the GPU recipes' own YAML, shortened to a few steps.
 """
 
@@ -20,10 +20,10 @@ import pytest
 import torch
 from test_train import SENTENCES, corrector_records
 
-from corrector.data import build_dataset_dict, save
-from corrector.inference import Corrector, resolve_checkpoint
+from corrector.correction.inference import Corrector, resolve_checkpoint
+from corrector.data.datasets import build_dataset_dict, save
 from corrector.nbest import NBestList
-from corrector.train import SUMMARY_FILE, main, parse_args
+from corrector.training.sft import SUMMARY_FILE, main, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available()
@@ -99,7 +99,7 @@ def recipe_args(recipe: str, model: Path, data: Path, out: Path, *extra: str) ->
 
 
 def train_capturing(argv: list[str]) -> tuple[dict, object]:
-    """``corrector.train.main`` on ``argv``; returns the summary and the trainer it built."""
+    """``corrector.training.sft.main`` on ``argv``; returns the summary and the trainer it built."""
     import trl
 
     seen = {}
@@ -197,7 +197,7 @@ def test_vllm_backend_generates_with_the_adapter(lora_run):
     pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'corrector[vllm]'): backend not checked")
     if not CUDA:
         pytest.skip("vLLM needs CUDA")
-    from corrector.inference import VllmBackend
+    from corrector.correction.inference import VllmBackend
     from corrector.models import load_tokenizer
 
     _, _, out = lora_run

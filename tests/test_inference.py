@@ -7,21 +7,20 @@ import json
 
 import pytest
 
-from corrector.errors import InputError
-from corrector.inference import (
+from corrector.correction.inference import (
     Checkpoint,
-    Correction,
     Corrector,
     TransformersBackend,
     VllmBackend,
     clean_output,
-    fallback_counts,
     guard,
     has_complete_line,
     resolve_checkpoint,
 )
+from corrector.correction.result import Correction, fallback_counts
+from corrector.data.prompts import PromptConfig
+from corrector.errors import InputError
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig
 
 RECORDS = [
     NBestList.from_texts(

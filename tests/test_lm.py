@@ -5,8 +5,8 @@ from __future__ import annotations
 import kenlm
 import pytest
 
+from corrector.decoding.lm import build_arpa, check_lm_file, load_decoder_lm
 from corrector.errors import InputError
-from corrector.lm import build_arpa, check_lm_file, load_decoder_lm
 
 TEXT = """the cat sat on the mat
 the dog sat on the log

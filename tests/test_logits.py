@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
+from corrector.decoding.logits import load_logits, load_transcripts, save_seed_npz, validate_logits
 from corrector.errors import InputError
-from corrector.logits import load_logits, load_transcripts, save_seed_npz, validate_logits
 
 RNG = np.random.default_rng(0)
 TRIALS = [RNG.normal(size=(t, 41)).astype(np.float32) for t in (5, 9, 3)]

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corrector.formats import read_nbest
+from corrector.data.formats import read_nbest
 from corrector.metrics import (
     ErrorCounts,
     align,

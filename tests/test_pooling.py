@@ -7,12 +7,12 @@ import json
 import pytest
 
 from corrector.cli import main
+from corrector.data.formats import read_nbest, write_nbest
+from corrector.data.pooling import load_inputs, pool, pool_sources
+from corrector.data.prompts import PromptConfig, render
 from corrector.errors import InputError
-from corrector.formats import read_nbest, write_nbest
 from corrector.metrics import majority_vote
-from corrector.nbest import NBestList
-from corrector.pooling import input_name, load_inputs, pool, pool_sources
-from corrector.prompts import PromptConfig, render
+from corrector.nbest import NBestList, input_name
 
 A = [
     NBestList.from_texts("s1", ["call my son", "call my sun"], "call my son"),

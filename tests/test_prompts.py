@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from corrector.formats import parse_candidates, read_nbest
+from corrector.data.formats import parse_candidates, read_nbest
+from corrector.data.prompts import TEMPLATES, PromptConfig, render, shuffled
 from corrector.nbest import NBestList
-from corrector.prompts import TEMPLATES, PromptConfig, render, shuffled
 
 LIFT = (
     "Your task is to perform automatic speech recognition error correction. Below are multiple candidate "

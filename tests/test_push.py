@@ -10,9 +10,9 @@ import pytest
 
 from corrector import hub
 from corrector.cli import main
-from corrector.data import build_dataset_dict, save
+from corrector.data.datasets import build_dataset_dict, save
+from corrector.data.prompts import PromptConfig
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from corrector.errors import InputError
-from corrector.train import adapt_to_hardware, parse_args
+from corrector.training.sft import adapt_to_hardware, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes" / "configs").glob("sft_*.yaml"))
@@ -109,12 +109,12 @@ RERANK = sorted((ROOT / "recipes" / "configs").glob("rerank_*.yaml"))
 
 
 def test_the_selection_recipes_exist_and_parse_strictly():
-    from corrector.rerank import parse_args as parse_rerank
+    from corrector.training.reward import parse_args as parse_rerank
 
     assert {p.stem for p in RERANK} == {"rerank_smollm2_cpu", "rerank_llama3b"}
     for path in RERANK:
         script = (ROOT / "recipes" / f"{path.stem}.py").read_text()
-        assert f'"{path.stem}.yaml"' in script and "corrector.rerank import run" in script
+        assert f'"{path.stem}.yaml"' in script and "corrector.training.reward import run" in script
         args, training, model = parse_rerank(["--config", str(path)])
         assert args.recipe == path.stem and training.output_dir == f"outputs/{path.stem}"
         assert model.use_peft and model.lora_task_type == "SEQ_CLS" and args.gate_validation_every == 5

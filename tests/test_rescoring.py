@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from corrector.correction.rescoring import Rescorer
 from corrector.nbest import NBestList
-from corrector.rescoring import Rescorer
 
 TARGET = "the weather is nice today"
 

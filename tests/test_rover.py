@@ -1,4 +1,4 @@
-"""corrector.rover: word-level votes with known answers, and agreement with NIST sctk's ``rover``."""
+"""corrector.evaluation.rover: word-level votes with known answers, and agreement with NIST sctk's ``rover``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from corrector.evaluation.rover import rover, vote, word_network
 from corrector.nbest import NBestList
-from corrector.rover import rover, vote, word_network
 
 
 def _rover(*texts: str) -> str:

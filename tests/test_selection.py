@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from corrector.data import build_dataset_dict, save
-from corrector.errors import InputError
-from corrector.inference import Corrector
-from corrector.nbest import NBestList
-from corrector.pooling import pool
-from corrector.prompts import PromptConfig
-from corrector.rerank import main, parse_args
-from corrector.selection import (
+from corrector.correction.inference import Corrector
+from corrector.correction.selection import (
     FEATURES,
     Combiner,
     Selector,
@@ -28,6 +22,12 @@ from corrector.selection import (
     options,
     preference_pairs,
 )
+from corrector.data.datasets import build_dataset_dict, save
+from corrector.data.pooling import pool
+from corrector.data.prompts import PromptConfig
+from corrector.errors import InputError
+from corrector.nbest import NBestList
+from corrector.training.reward import main, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "configs" / "rerank_smollm2_cpu.yaml"
@@ -108,7 +108,7 @@ def test_fit_selection_gates_on_choices_made_out_of_fold():
         useless.append([0.0, 0.5] if i % 2 else [0.5, 0.0])
     fit = fit_selection(records, informative)
     assert fit.lists == 30 and fit.combiner.weights[0] > 0
-    assert fit.gate.threshold < math.inf and fit.gate.p_vs_vote < 0.05
+    assert fit.gate.threshold < math.inf and fit.gate.p_out_of_fold < 0.05 and fit.gate.wer["out_of_fold"] == 0.0
     assert fit.gate.wer["gated"] == 0.0 < fit.gate.wer["majority_vote"]
     fit = fit_selection(records, useless)
     assert fit.gate.threshold == math.inf and fit.gate.wer["gated"] == fit.gate.wer["majority_vote"]
@@ -170,14 +170,15 @@ def test_reward_model_trains_with_finite_loss_and_changing_lora(trained):
     saved = json.loads((out / "training_summary.json").read_text())
     assert saved["kind"] == "selection" and saved["inner_validation_trials"] == 4 and saved["pairs"] == 24
     assert saved["selection"]["combiner"]["features"] == list(FEATURES)
-    assert set(saved["gate"]["wer"]) == {"majority_vote", "ungated", "at_best_threshold", "gated"}
+    assert set(saved["gate"]["wer"]) == {"majority_vote", "ungated", "at_best_threshold", "out_of_fold", "gated"}
+    assert saved["gate"]["folds"] == 4 and len(saved["gate"]["fold_thresholds"]) == 4  # 4 inner lists, 4 folds
 
 
 def test_scores_reload_identically_and_the_choice_is_a_candidate(trained):
     summary, out, seen = trained
     selector = Corrector.from_pretrained(str(out))
     assert isinstance(selector, Selector) and selector.checkpoint.kind == "selection"
-    from corrector.selection import RewardScorer
+    from corrector.correction.selection import RewardScorer
 
     records = _records(6)
     in_memory = RewardScorer(seen["trainer"].model.eval(), selector.scorer.tokenizer, selector.prompt)
@@ -193,7 +194,7 @@ def test_scores_reload_identically_and_the_choice_is_a_candidate(trained):
 
 
 def test_a_selection_model_does_not_generate_and_an_sft_adapter_does_not_score(trained, tiny_llama, tmp_path):
-    from corrector.inference import resolve_checkpoint
+    from corrector.correction.inference import resolve_checkpoint
 
     _, out, _ = trained
     with pytest.raises(InputError, match="selection model; it scores with the transformers backend"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corrector.decoding import greedy_units
+from corrector.decoding.decoder import greedy_units
+from corrector.decoding.simulate import phoneme_error_rate, sentence_units, simulate_trials
+from corrector.decoding.units import UNITS
 from corrector.errors import InputError
-from corrector.simulate import phoneme_error_rate, sentence_units, simulate_trials
-from corrector.units import UNITS
 
 SENTS = ["the quick brown fox jumps over the lazy dog", "she sells sea shells by the sea shore"] * 15
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from corrector.data import build_dataset_dict, save
+from corrector.data.datasets import build_dataset_dict, save
+from corrector.data.length_guard import example_length, fit_records, percentiles
+from corrector.data.prompts import PromptConfig
 from corrector.errors import InputError
-from corrector.length_guard import example_length, fit_records, percentiles
 from corrector.nbest import NBestList
-from corrector.prompts import PromptConfig
-from corrector.train import SUMMARY_FILE, ScriptArguments, augment, build_split, main, parse_args
+from corrector.training.sft import SUMMARY_FILE, ScriptArguments, augment, build_split, main, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU_RECIPE = ROOT / "recipes" / "configs" / "sft_smollm2_cpu.yaml"
@@ -63,7 +63,7 @@ def trained(tiny_llama, dataset_dir, tmp_path_factory):
     """One tiny LoRA run; keeps the model object and a copy of its weights from before training."""
     import trl
 
-    import corrector.train as train_mod
+    import corrector.training.sft as train_mod
 
     seen: dict = {}
     load, trainer_cls = train_mod.load_for_training, trl.SFTTrainer
@@ -139,11 +139,15 @@ def test_outputs_adapter_tokenizer_and_summary(trained, dataset_dir, tiny_llama)
 def test_the_gate_is_calibrated_on_the_inner_validation(trained):
     summary, out, _ = trained
     gate = json.loads((out / SUMMARY_FILE).read_text())["gate"]
-    assert gate["trials"] == 3 and set(gate["wer"]) == {"majority_vote", "ungated", "at_best_threshold", "gated"}
+    assert gate["trials"] == 3
+    assert set(gate["wer"]) == {"majority_vote", "ungated", "at_best_threshold", "out_of_fold", "gated"}
     wer = gate["wer"]
     assert wer["at_best_threshold"] <= min(wer["majority_vote"], wer["ungated"]) and gate["alpha"] == 0.05
-    assert wer["gated"] in (wer["majority_vote"], wer["at_best_threshold"])  # shut unless p_vs_vote < alpha
+    assert wer["gated"] in (wer["majority_vote"], wer["at_best_threshold"])  # shut unless p_out_of_fold < alpha
     assert isinstance(float(gate["threshold"]), float)
+    # three trials: three folds, each threshold chosen on the other two; both p-values recorded
+    assert gate["folds"] == 3 and len(gate["fold_thresholds"]) == 3 and 0 <= gate["p_out_of_fold"] <= 1
+    assert 0 <= gate["p_vs_vote"] <= 1 and "p_out_of_fold < alpha" in gate["rule"]
 
 
 def test_saved_adapter_reloads_and_generates(trained, tiny_llama):
@@ -171,7 +175,7 @@ def test_saved_adapter_reloads_and_generates(trained, tiny_llama):
 
 def test_fingerprint_is_stable_for_the_same_data(dataset_dir, tiny_llama):
     from corrector.models import load_tokenizer
-    from corrector.train import fingerprint
+    from corrector.training.sft import fingerprint
 
     args = ScriptArguments(dataset_name=str(dataset_dir), template="seed")
     tok = load_tokenizer(str(tiny_llama))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from corrector.decoding.lexicon import build_lexicon, read_lexicon, write_lexicon
+from corrector.decoding.units import PHONEMES, UNITS, default_tokens_path, read_tokens
 from corrector.errors import InputError
-from corrector.lexicon import build_lexicon, read_lexicon, write_lexicon
-from corrector.units import PHONEMES, UNITS, default_tokens_path, read_tokens
 
 
 def test_units_and_shipped_tokens_file():

@@ -1,1 +1,0 @@
-"""Sub-commands of the ``corrector`` CLI (see ``corrector.cli.COMMANDS``)."""
