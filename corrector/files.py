@@ -30,7 +30,7 @@ import signal
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,7 @@ class FolderKind:
     """A kind of output folder a command writes: the mark's kind ``what`` (and ``test``, if given)."""
 
     what: str  # e.g. "saved dataset": the mark's kind, and the words of messages
+    _: KW_ONLY
     test: Callable[[Path], bool] | None = None
     marked_as: str | None = None  # the mark's kind when it differs from ``what`` (a refinement, e.g. generate's)
 
@@ -250,16 +251,27 @@ def lock_path(output: str | os.PathLike) -> Path:
     return output.with_name(f".{output.name}.lock")
 
 
+_LOCKS_HELD: dict[str, int] = {}  # lock file -> how many blocks of this process hold it
+
+
 @contextlib.contextmanager
 def output_lock(output: str | os.PathLike) -> Iterator[None]:
     """Hold an advisory lock on ``output`` while the block writes it; refuse if another run holds it.
 
     ``flock`` on ``lock_path(output)``, which holds the holder's pid; the kernel releases it when the
     process ends, however it ends. The file goes when the block ends (a run that opened the old file
-    in the meantime notices and retries on the new one).
+    in the meantime notices and retries on the new one). Within one process the lock is re-entrant.
     """
     lock = lock_path(output)
     lock.parent.mkdir(parents=True, exist_ok=True)
+    key = str(lock.resolve())
+    if key in _LOCKS_HELD:  # this process holds it already (a library caller running twice): fine
+        _LOCKS_HELD[key] += 1
+        try:
+            yield
+        finally:
+            _LOCKS_HELD[key] -= 1
+        return
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, plain_mode())
         try:
@@ -278,11 +290,13 @@ def output_lock(output: str | os.PathLike) -> Iterator[None]:
         if current is not None and os.path.samestat(os.fstat(fd), current):
             break
         os.close(fd)  # the holder removed the file as we opened it: lock the new one
+    _LOCKS_HELD[key] = 1
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
+        del _LOCKS_HELD[key]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)
         os.close(fd)

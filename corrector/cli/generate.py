@@ -27,7 +27,7 @@ def _made_by_generate(folder: Path) -> bool:
         return False
 
 
-GENERATED = FolderKind("corrector generate output", _made_by_generate, marked_as="saved dataset")
+GENERATED = FolderKind("corrector generate output", test=_made_by_generate, marked_as="saved dataset")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
