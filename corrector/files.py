@@ -53,6 +53,16 @@ def plain_mode(folder: bool = False) -> int:
     return (0o777 if folder else 0o666) & ~_umask()
 
 
+def give_plain_modes(folder: str | os.PathLike) -> None:
+    """Every file and folder under ``folder`` gets the mode ``open()`` / ``mkdir()`` would give under the umask.
+
+    Libraries save some files 0600 (safetensors, torch): colleagues sharing the output could not read them.
+    """
+    for path in Path(folder).rglob("*"):
+        if not path.is_symlink():
+            os.chmod(path, plain_mode(folder=path.is_dir()))
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator:
     """Open a temporary file beside ``path``; rename it over ``path`` only if the block finishes."""

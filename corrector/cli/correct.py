@@ -188,7 +188,27 @@ def _summary(rows: list[dict]) -> str:
     for row in rows:
         if row.get("fallback"):
             counts[row["fallback"]] = counts.get(row["fallback"], 0) + 1
-    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()) or "none"
+    text = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()) or "none"
+    cut = sum(1 for row in rows if row.get("cut"))
+    return text + (f"; {cut} lists cut to fit the model's context" if cut else "")
+
+
+def _length_check(args: argparse.Namespace, records: list, saved: Any) -> None:
+    """Before the model loads (its tokenizer and config suffice): say at once how many lists the model's
+    context forces to cut or to fall back (``too_long``); ``Corrector.correct`` does the same as it runs."""
+    from corrector.correction.inference import Corrector, resolve_checkpoint
+    from corrector.models import has_tokenizer, load_tokenizer, model_context
+
+    ckpt = resolve_checkpoint(args.model, args.base_model, args.template, saved)
+    if ckpt.kind == "selection" or not records:
+        return  # a selection model measures with its own scorer as it runs
+    source = ckpt.adapter if ckpt.adapter and has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model
+    probe = Corrector(
+        None, load_tokenizer(source, padding_side="left"), ckpt.prompt, context=model_context(ckpt.base_model)
+    )
+    note = probe.fit(records, args.max_new_tokens).describe(records)
+    if note:
+        print(note, file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -228,6 +248,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.quiet:
         hide_progress_bars()
     saved = saved_prompt(args.nbest[0]) if args.nbest[0] != "-" else None
+    _length_check(args, records[len(rows) :], saved)
     corrector = Corrector.from_pretrained(
         args.model,
         args.base_model,

@@ -205,12 +205,16 @@ def markdown_table(ev: Evaluation) -> str:
         notes.append(f"{n_empty} trials without candidates scored as empty predictions")
     if ev.corrections is not None:
         fb = fallback_counts(ev.corrections)
-        guard = {k: v for k, v in fb.items() if k in ("empty", "far")}
+        guard = {k: v for k, v in fb.items() if k in ("empty", "far", "too_long")}
         fallback_to = "the majority candidate" if "gated" in ev.hyps else "candidate 1"
+        why = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in guard.items())
         notes.append(
             f"corrected: {sum(guard.values())} of {len(ev.corrections)} outputs fell back to {fallback_to}"
-            + (f" ({', '.join(f'{v} {k}' for k, v in guard.items())})" if guard else "")
+            + (f" ({why})" if guard else "")
         )
+        cut = sum(1 for c in ev.corrections if c.cut)
+        if cut:
+            notes.append(f"{cut} lists cut to fit the model's context (lowest-ranked candidates left out)")
         if "gated" in ev.hyps:
             notes.append(
                 f"gated: the gate kept the majority candidate over a differing output {fb.get('vote', 0)} times"

@@ -28,7 +28,7 @@ from typing import Any
 from corrector.data.length_guard import FIT_STRATEGIES, FitReport, fit_records
 from corrector.data.prompts import TEMPLATES, PromptConfig, merge_prompt, shuffled
 from corrector.errors import InputError, debug_enabled
-from corrector.files import FolderKind, atomic_write, check_output, mark, output_lock, plain_mode
+from corrector.files import FolderKind, atomic_write, check_output, give_plain_modes, mark, output_lock
 from corrector.nbest import NBestList
 
 SUMMARY_FILE = "training_summary.json"
@@ -383,9 +383,7 @@ def summary_of(
 def finish(trainer: Any, summary: dict[str, Any], output_dir: str, dataset_name: str | None, push: bool) -> None:
     """Write ``training_summary.json`` (rank 0), push if asked, and tear the trainer down safely."""
     if trainer.is_world_process_zero():
-        for f in Path(output_dir).iterdir():  # libraries save some files 0600: colleagues should read them
-            if f.is_file():
-                f.chmod(plain_mode())
+        give_plain_modes(output_dir)  # libraries save some files 0600: colleagues should read them
         with atomic_write(Path(output_dir) / SUMMARY_FILE) as f:
             json.dump(summary, f, indent=2, default=str)
             f.write("\n")
