@@ -266,6 +266,12 @@ def test_lists_longer_than_the_context_are_cut_or_fall_back_at_once(tiny_llama, 
     assert rows["long_first"]["fallback"] == "too_long" and rows["long_first"]["text"] == long
     assert rows["long_last"]["cut"] == 1 and rows["long_last"]["fallback"] != "too_long"
     assert rows["fine"]["cut"] == 0
+    # evaluate says the same before its model loads, and counts them under its table
+    run = tmp_path / "run"
+    assert main([*_evaluate(data, run, "--model", str(tiny_llama), "--max-new-tokens", "2", "--quiet")]) == 0
+    assert "1 too long even with one candidate (first: trial long_first" in capsys.readouterr().err
+    table = (run / "results.md").read_text()
+    assert "(1 too long, 2 empty)" in table and "1 lists cut to fit the model's context" in table, table
 
 
 # --- misleading messages ------------------------------------------------------------------------------------

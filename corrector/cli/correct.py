@@ -193,24 +193,6 @@ def _summary(rows: list[dict]) -> str:
     return text + (f"; {cut} lists cut to fit the model's context" if cut else "")
 
 
-def _length_check(args: argparse.Namespace, records: list, saved: Any) -> None:
-    """Before the model loads (its tokenizer and config suffice): say at once how many lists the model's
-    context forces to cut or to fall back (``too_long``); ``Corrector.correct`` does the same as it runs."""
-    from corrector.correction.inference import Corrector, resolve_checkpoint
-    from corrector.models import has_tokenizer, load_tokenizer, model_context
-
-    ckpt = resolve_checkpoint(args.model, args.base_model, args.template, saved)
-    if ckpt.kind == "selection" or not records:
-        return  # a selection model measures with its own scorer as it runs
-    source = ckpt.adapter if ckpt.adapter and has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model
-    probe = Corrector(
-        None, load_tokenizer(source, padding_side="left"), ckpt.prompt, context=model_context(ckpt.base_model)
-    )
-    note = probe.fit(records, args.max_new_tokens).describe(records)
-    if note:
-        print(note, file=sys.stderr)
-
-
 def run(args: argparse.Namespace) -> int:
     from corrector.models import check_model
 
@@ -230,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from corrector.correction.inference import Corrector
+    from corrector.correction.inference import Corrector, length_note
     from corrector.data.datasets import saved_prompt
     from corrector.data.pooling import load_inputs
     from corrector.models import hide_progress_bars
@@ -248,7 +230,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.quiet:
         hide_progress_bars()
     saved = saved_prompt(args.nbest[0]) if args.nbest[0] != "-" else None
-    _length_check(args, records[len(rows) :], saved)
+    note = length_note(args.model, args.base_model, args.template, saved, records[len(rows) :], args.max_new_tokens)
+    if note:
+        print(note, file=sys.stderr)
     corrector = Corrector.from_pretrained(
         args.model,
         args.base_model,

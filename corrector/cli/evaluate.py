@@ -296,9 +296,12 @@ def _run_evaluation(args: EvalArguments, extra: Mapping[str, Sequence[str]] | No
         predictions["llm_rescoring"] = rescorer.choose(records, batch_size=args.batch_size * 2, progress=progress)
     corrections = None
     if args.model:
-        from corrector.correction.inference import Corrector
+        from corrector.correction.inference import Corrector, length_note
 
         saved = saved_prompt(args.data)
+        note = length_note(args.model, args.base_model, args.template, saved, records, args.max_new_tokens)
+        if note:
+            print(note, file=sys.stderr)
         corrector = Corrector.from_pretrained(
             args.model,
             args.base_model,

@@ -546,6 +546,28 @@ class Corrector:
         return [with_gate(c, majorities[i], margins.get(i), self.gate) for i, c in enumerate(guarded)]
 
 
+def length_note(
+    model: str,
+    base_model: str | None,
+    prompt: PromptConfig | str | dict | None,
+    default_prompt: PromptConfig | None,
+    records: Sequence[NBestList],
+    max_new_tokens: int,
+) -> str | None:
+    """Before the model loads (its tokenizer and config suffice): one line saying how many lists the model's
+    context forces ``Corrector.correct`` to cut or to leave to the ``too_long`` fallback; None when all fit.
+
+    A selection model measures with its own scorer as it runs (``Selector.fit``), so it gets no early line.
+    """
+    ckpt = resolve_checkpoint(model, base_model, prompt, default_prompt)
+    if ckpt.kind == "selection" or not records:
+        return None
+    source = ckpt.adapter if ckpt.adapter and has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model
+    tokenizer = load_tokenizer(source, padding_side="left")
+    probe = Corrector(None, tokenizer, ckpt.prompt, context=model_context(ckpt.base_model))
+    return probe.fit(records, max_new_tokens).describe(records)
+
+
 def with_gate(c: Correction, majority: str, margin: float | None, threshold: float) -> Correction:
     """``c`` after the vote gate: the majority candidate unless the output beats it by more than ``threshold``."""
     if c.fallback is not None or not differs(c.text, majority):
