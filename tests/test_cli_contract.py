@@ -257,7 +257,9 @@ def test_evaluate_without_ground_truth_says_so(tmp_path, capsys):
     assert not run.exists()
     # issue 18: no advice that then fails (--hold-out-every 5 and --partition all both meet unlabelled trials)
     argv = ["evaluate", "--data", str(data), "--output-dir", str(run)]
-    err = _one_line_error(capsys, argv, "it has no partition 'test', and none of its 7 trials has a ground", "evaluate")
+    err = _one_line_error(
+        capsys, argv, "it has no partition 'test', and none of its 7 trials has a ground", "evaluate"
+    )
     assert "--hold-out-every" not in err and "--partition all" not in err
 
 
@@ -532,7 +534,9 @@ def test_evaluation_and_push_folders_hold_only_this_runs_files(tmp_path, nbest, 
     assert main([*argv, "--overwrite"]) == 0  # baselines only
     assert not (run / "errs-all-corrected.txt").exists()
     (run / "notes.txt").write_text("mine")
-    _one_line_error(capsys, [*argv, "--overwrite"], "corrector did not write there: notes.txt); it is never", "evaluate")
+    _one_line_error(
+        capsys, [*argv, "--overwrite"], "corrector did not write there: notes.txt); it is never", "evaluate"
+    )
 
     hub_dir = tmp_path / "hub"
     assert main(["push", str(dataset), "me/ds", "--dry-run", str(hub_dir)]) == 0

@@ -301,24 +301,34 @@ atexit.register(_HELD.close)
 
 
 def take_output_dir(output_dir: str, inputs: Sequence[str | None], overwrite: bool, resume: bool = False) -> None:
-    """Lock ``output_dir`` for this process and make it ready: new or empty, an earlier run's (replaced as a whole
-    with ``overwrite``), or, with ``resume``, the run's own checkpoints; never a folder of anyone else's files."""
+    """Lock ``output_dir`` for this process and check it: new or empty, an earlier run's (``overwrite``), or,
+    with ``resume``, this project's run to continue; never a folder of anyone else's files. Nothing is
+    written yet (``start_output_dir`` does that once the data is ready)."""
     folder = Path(output_dir)
     with contextlib.ExitStack() as lock:
         lock.enter_context(output_lock(folder))
-        if resume:
-            if folder.is_dir() and any(folder.iterdir()) and not TRAINING_RUN.owns(folder):
-                raise InputError(
-                    f"{folder}: not a training output folder ({TRAINING_RUN.foreign(folder)}); "
-                    "resume_from_checkpoint continues only a run this project started"
-                )
-        else:
+        if not resume:
             check_output(folder, inputs=inputs, overwrite=overwrite, kind=TRAINING_RUN)
-            if folder.is_dir() and any(folder.iterdir()):
-                shutil.rmtree(folder)  # an earlier run of ours, replaced as a whole (check_output saw to that)
-            folder.mkdir(parents=True, exist_ok=True)
-            mark(folder, TRAINING_RUN.kind, entries=False)
+        elif folder.is_dir() and any(folder.iterdir()) and not TRAINING_RUN.owns(folder):
+            raise InputError(
+                f"{folder}: not a training output folder ({TRAINING_RUN.foreign(folder)}); "
+                "resume_from_checkpoint continues only a run this project started"
+            )
         _HELD.push(lock.pop_all())  # held until the process ends; released at once if a check failed
+
+
+def start_output_dir(training_args: Any) -> None:
+    """Just before training (rank 0): an earlier run in ``output_dir`` goes as a whole (``take_output_dir``
+    allowed it), and the folder is marked as a training output, so that an interrupted run's is this project's."""
+    folder = Path(training_args.output_dir)
+    if not _is_main_process() or training_args.resume_from_checkpoint:
+        return
+    if folder.is_dir() and any(folder.iterdir()):
+        if not TRAINING_RUN.owns(folder):  # changed since it was checked
+            raise InputError(f"{folder}: no longer a training output folder ({TRAINING_RUN.foreign(folder)})")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    mark(folder, TRAINING_RUN.kind, entries=False)
 
 
 def prepare(script_args: DataArguments, training_args: Any, model_args: Any) -> Run:
@@ -442,6 +452,7 @@ def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> d
         eval_records = load_split(script_args, script_args.dataset_test_split)
         eval_ds, _ = build_split(eval_records, script_args, run.tokenizer, training_args.max_length, run.prompt)
 
+    start_output_dir(training_args)
     trainer = SFTTrainer(
         model=load_for_training(model_args, training_args),
         args=training_args,
