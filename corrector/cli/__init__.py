@@ -6,7 +6,8 @@ imported only when their command runs, so ``corrector --help`` stays fast. Every
 take ``--x`` / ``--no-x`` / ``--x false``, and defaults show in the help.
 
 A user error (bad input, a refused output, a model that cannot be found) ends with one line and
-status 2; ``--debug`` (or ``CORRECTOR_DEBUG=1``) shows the full traceback instead.
+status 2; ``--debug`` (or ``CORRECTOR_DEBUG=1``) shows the full traceback instead. A Ctrl-C ends
+with one line and status 130, and is never lost (``_noting_ctrl_c``).
 
 The command line may import every stage; within the package only the demo imports it.
 """
@@ -14,8 +15,13 @@ The command line may import every stage; within the package only the demo import
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 from corrector import __version__
 from corrector.cli._args import Parser
@@ -82,22 +88,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _noting_ctrl_c(owns_process: bool) -> Iterator[list[int]]:
+    """While a command runs, Ctrl-C raises ``KeyboardInterrupt`` as usual and is also noted, so that one
+    swallowed on its way (in a destructor, say) still ends the command as interrupted.
+
+    Afterwards the previous handler is back; when ``main`` is the program (``owns_process``), the default
+    action instead, so that a Ctrl-C while the interpreter shuts down ends the process by the signal rather
+    than being lost. A SIGINT ignored by whoever started the process stays ignored.
+    """
+    seen: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler or threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if owns_process else previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = args.debug or debug_enabled()
-    try:
-        return int(args._run(args) or 0)
-    except (InputError, OSError) as e:
-        # Bad input or an unusable file, folder or network: one line naming it, no traceback.
-        if debug:
-            raise
-        print(f"corrector {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        if debug:
-            raise
-        print(f"corrector {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with _noting_ctrl_c(owns_process=argv is None) as ctrl_c:
+        try:
+            code = int(args._run(args) or 0)
+        except (InputError, OSError) as e:
+            # Bad input or an unusable file, folder or network: one line naming it, no traceback.
+            if debug:
+                raise
+            print(f"corrector {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            print(f"corrector {args.command}: interrupted", file=sys.stderr)
+            return 130
+        if ctrl_c and code == 0:  # a Ctrl-C that something swallowed: the run was still interrupted
+            print(f"corrector {args.command}: interrupted", file=sys.stderr)
+            return 130
+        return code
 
 
 if __name__ == "__main__":

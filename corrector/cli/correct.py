@@ -11,6 +11,7 @@ file goes when the last trial is written; from then on the output is replaced on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -23,10 +24,11 @@ from corrector.correction.gate import gate_arg
 from corrector.correction.inference import BACKENDS, DEFAULT_MAX_DISTANCE
 from corrector.data.prompts import TEMPLATES
 from corrector.errors import InputError
-from corrector.files import atomic_write, check_output
+from corrector.files import atomic_write, check_output, output_lock, stamp, stamped, uninterrupted
 from corrector.models import DTYPES
 
 STATE_SUFFIX = ".correct-run.json"
+STATE_KIND = "unfinished correct output"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "nbest",
         metavar="NBEST_FILE",
         nargs="+",
-        help="N-best file (seed JSONL, chat JSONL, HyPoradise) or dataset; several with --pool",
+        help="N-best file (seed JSONL, chat JSONL, HyPoradise; '-': standard input) or dataset; several with --pool",
     )
     p.add_argument(
         "--pool",
@@ -130,29 +132,41 @@ def _kept_rows(path: Path, records: list) -> list[dict]:
     return rows
 
 
-def _start(path: Path, state: Path, settings: dict[str, Any], resume: bool, records: list) -> list[dict]:
-    """Rows kept from an unfinished run with these settings; else a fresh, empty output."""
-    if resume:
-        old = json.loads(state.read_text())
-        diff = sorted(k for k in settings if old.get(k) != settings[k])
-        if diff:
-            raise InputError(
-                f"{path}: unfinished output of a run with other settings ({', '.join(diff)} differ); rerun that "
-                "command to finish it, or pass --overwrite to start over"
-            )
-        return _kept_rows(path, records)
+def _kept(path: Path, state: Path, settings: dict[str, Any], records: list) -> list[dict]:
+    """The rows an unfinished output of a run with these settings holds; refused if the settings differ."""
+    try:
+        old = json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old = None
+    if not stamped(old, STATE_KIND):
+        raise InputError(
+            f"{state}: not a state file corrector wrote, so {path} is not known to be an unfinished output; "
+            "pass --overwrite to start over"
+        )
+    diff = sorted(k for k in settings if old.get(k) != settings[k])
+    if diff:
+        raise InputError(
+            f"{path}: unfinished output of a run with other settings ({', '.join(diff)} differ); rerun that "
+            "command to finish it, or pass --overwrite to start over"
+        )
+    return _kept_rows(path, records)
+
+
+def _start(path: Path, state: Path, settings: dict[str, Any]) -> None:
+    """A fresh, empty output, and the state file that says it is unfinished (with the run's settings)."""
     with atomic_write(state) as f:
-        json.dump(settings, f, indent=1)
+        json.dump(stamp(STATE_KIND, **settings), f, indent=1)
     with atomic_write(path) as f:
         pass
-    return []
 
 
-def check_submission(path: str, inputs: list[str], overwrite: bool) -> None:
-    """A submission path must be new (or ``--overwrite``), not an input, and its folder must exist."""
+def check_submission(path: str, inputs: list[str], output: str, overwrite: bool) -> None:
+    """A submission path must be new (or ``--overwrite``), not an input nor the output, and its folder must exist."""
     folder = Path(path).expanduser().parent
     if not folder.is_dir():
         raise InputError(f"--submission {path}: folder {folder} does not exist; create it or choose another path")
+    if output != "-" and Path(path).resolve() == Path(output).resolve():
+        raise InputError(f"--submission {path}: the same file as the output -o {output}; choose another path")
     check_output(path, inputs=inputs, overwrite=overwrite)
 
 
@@ -174,35 +188,51 @@ def _summary(rows: list[dict]) -> str:
     for row in rows:
         if row.get("fallback"):
             counts[row["fallback"]] = counts.get(row["fallback"], 0) + 1
-    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()) or "none"
+    text = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()) or "none"
+    cut = sum(1 for row in rows if row.get("cut"))
+    return text + (f"; {cut} lists cut to fit the model's context" if cut else "")
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
-    from corrector.correction.inference import Corrector
-    from corrector.data.datasets import saved_prompt
-    from corrector.data.pooling import load_inputs
-    from corrector.models import check_model, hide_progress_bars
+    from corrector.models import check_model
 
     check_model(args.model, "--model")
     if args.base_model:
         check_model(args.base_model, "--base-model")
+    if len(args.nbest) > 1 and not args.pool:
+        raise InputError(
+            f"{len(args.nbest)} inputs: pass --pool to join their lists by trial (or correct one at a time)"
+        )
+    with contextlib.ExitStack() as stack:
+        if args.output != "-":
+            stack.enter_context(output_lock(args.output))
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from corrector.correction.inference import Corrector, length_note
+    from corrector.data.datasets import saved_prompt
+    from corrector.data.pooling import load_inputs
+    from corrector.models import hide_progress_bars
+
     to_stdout = args.output == "-"
     path, state = Path(args.output), state_path(args.output)
     resume = not to_stdout and state.is_file() and not args.overwrite
     if not to_stdout:
         check_output(path, inputs=[*args.nbest, args.model], overwrite=args.overwrite or resume)
     if args.submission:
-        check_submission(args.submission, [*args.nbest, args.model, args.output], args.overwrite)
-    if len(args.nbest) > 1 and not args.pool:
-        raise InputError(
-            f"{len(args.nbest)} inputs: pass --pool to join their lists by trial (or correct one at a time)"
-        )
+        check_submission(args.submission, [*args.nbest, args.model], args.output, args.overwrite)
     records = load_inputs(args.nbest, args.partition, args.pool)[: args.limit]
+    settings = _settings(args, records)
+    rows = _kept(path, state, settings, records) if resume else []  # checked before the model loads
     if args.quiet:
         hide_progress_bars()
-    saved = saved_prompt(args.nbest[0])
+    saved = saved_prompt(args.nbest[0]) if args.nbest[0] != "-" else None
+    note = length_note(args.model, args.base_model, args.template, saved, records[len(rows) :], args.max_new_tokens)
+    if note:
+        print(note, file=sys.stderr)
     corrector = Corrector.from_pretrained(
         args.model,
         args.base_model,
@@ -215,7 +245,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if corrector.checkpoint.kind == "base" and saved and args.template and args.template != saved.template:
         print(f"prompt template {args.template} overrides the dataset's {saved.template}", file=sys.stderr)
-    rows = [] if to_stdout else _start(path, state, _settings(args, records), resume, records)
+    if not to_stdout and not resume:
+        _start(path, state, settings)
     earlier = len(rows)
     out = sys.stdout if to_stdout else open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed below
     bar = tqdm(total=len(records), initial=earlier, desc="correcting", unit="trial", disable=args.quiet)
@@ -234,17 +265,23 @@ def run(args: argparse.Namespace) -> int:
             bar.update(len(chunk))
     except KeyboardInterrupt:
         bar.close()
-        where = "standard output (which cannot resume)" if to_stdout else f"{path}; rerun the same command to continue"
+        if to_stdout:
+            where = "standard output (which cannot resume)"
+        else:
+            again = "the same command without --overwrite" if args.overwrite else "the same command"
+            where = f"{path}; rerun {again} to continue"
         print(f"interrupted: {len(rows)} of {len(records)} trials kept in {where}", file=sys.stderr)
         return 130
     finally:
         bar.close()
         if not to_stdout:
             out.close()
-    if not to_stdout:
-        state.unlink(missing_ok=True)
+    with uninterrupted():  # the output is complete: mark it so, and write the submission, in one piece
+        if not to_stdout:
+            state.unlink(missing_ok=True)
+        if args.submission:
+            write_submission(args.submission, rows)
     if args.submission:
-        write_submission(args.submission, rows)
         print(f"submission: {len(rows)} sentences in trial order written to {args.submission}", file=sys.stderr)
     resumed = f" ({earlier} from an earlier run)" if earlier else ""
     shown = "standard output" if to_stdout else str(path)

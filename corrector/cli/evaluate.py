@@ -25,7 +25,7 @@ from corrector.correction.inference import BACKENDS, DEFAULT_MAX_DISTANCE
 from corrector.data.prompts import TEMPLATES
 from corrector.errors import InputError, debug_enabled
 from corrector.evaluation.systems import EVAL_RUN, Evaluation, evaluate, markdown_table, write_outputs
-from corrector.files import check_output
+from corrector.files import check_output, output_lock
 from corrector.metrics import scorable
 from corrector.models import DTYPES
 from corrector.nbest import NBestList
@@ -201,6 +201,8 @@ def load_partition(args: EvalArguments) -> list[NBestList]:
         records = [r for r in every_kth(records, args.hold_out_every) if args.partition in ("all", r.partition)]
     elif args.partition != "all":
         if args.partition not in dd:
+            if not scorable(records)[0]:
+                raise _unlabelled(args.data, len(records), f"it has no partition {args.partition!r}, and ")
             raise InputError(
                 f"{args.data}: no partition {args.partition!r}; it has {', '.join(dd)}. Hold out every k-th trial "
                 "of a plain N-best file with --hold-out-every 5, or score every trial with --partition all"
@@ -211,11 +213,22 @@ def load_partition(args: EvalArguments) -> list[NBestList]:
     return records[: args.limit]
 
 
+def _unlabelled(data: str | None, n: int, why: str = "") -> InputError:
+    return InputError(
+        f"{data}: {why}none of its {n} trials has a ground truth, so there is no WER to score; "
+        "'corrector correct' corrects them, 'corrector stats' describes them"
+    )
+
+
 def read_predictions(path: str | Path, records: Sequence[NBestList]) -> list[str]:
-    """One text per record from a JSONL of ``{"trial_id", "text"}`` rows (``corrector correct`` output)."""
+    """One text per record from a JSONL of ``{"trial_id", "text"}`` rows (``corrector correct`` output).
+
+    A trial id on two rows is refused (which one counts would be a guess): e.g. two runs that wrote one file.
+    """
     by_id: dict[str, str] = {}
+    line_of: dict[str, int] = {}
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise InputError(f"{path}: no such predictions file") from None
     for no, line in enumerate(lines, 1):
@@ -223,9 +236,16 @@ def read_predictions(path: str | Path, records: Sequence[NBestList]) -> list[str
             continue
         try:
             row = json.loads(line)
-            by_id[str(row["trial_id"])] = row["text"] or ""
+            trial, text = str(row["trial_id"]), row["text"] or ""
         except (json.JSONDecodeError, KeyError, TypeError):
             raise InputError(f"{path}:{no}: expected a JSON object with 'trial_id' and 'text'") from None
+        if trial in by_id:
+            same = "the same text" if by_id[trial] == text else "a different text"
+            raise InputError(
+                f"{path}:{no}: trial {trial} again (first on line {line_of[trial]}, here with {same}); one row "
+                "per trial: were two runs writing this file?"
+            )
+        by_id[trial], line_of[trial] = text, no
     missing = [r.trial_id for r in records if r.trial_id not in by_id]
     if missing:
         raise InputError(f"{path}: no prediction for trial {missing[0]} ({len(missing)} trials missing)")
@@ -251,7 +271,13 @@ def run_evaluation(args: EvalArguments, extra: Mapping[str, Sequence[str]] | Non
     """Load the partition, run the requested systems, score, write the run folder and print the table.
 
     ``extra``: more systems to score beside the baselines (name: one text per record of the partition).
+    The run folder is locked while the run lasts: a second run on it is refused.
     """
+    with output_lock(args.output_dir):
+        return _run_evaluation(args, extra)
+
+
+def _run_evaluation(args: EvalArguments, extra: Mapping[str, Sequence[str]] | None) -> Evaluation:
     from corrector.data.datasets import saved_prompt
 
     _check_before_work(args)
@@ -275,9 +301,12 @@ def run_evaluation(args: EvalArguments, extra: Mapping[str, Sequence[str]] | Non
         predictions["llm_rescoring"] = rescorer.choose(records, batch_size=args.batch_size * 2, progress=progress)
     corrections = None
     if args.model:
-        from corrector.correction.inference import Corrector
+        from corrector.correction.inference import Corrector, length_note
 
         saved = saved_prompt(args.data)
+        note = length_note(args.model, args.base_model, args.template, saved, records, args.max_new_tokens)
+        if note:
+            print(note, file=sys.stderr)
         corrector = Corrector.from_pretrained(
             args.model,
             args.base_model,
@@ -337,7 +366,8 @@ def main(config: str | Path | None = None, argv: Sequence[str] | None = None) ->
     except InputError as e:
         if debug_enabled():
             raise
-        sys.exit(f"eval_corrector: error: {e}")
+        print(f"eval_corrector: error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -8,9 +8,16 @@ import sys
 from pathlib import Path
 
 from corrector.cli._args import Parser, add_overwrite, non_negative_int, positive_float, positive_int
-from corrector.decoding.generate import MERGE_ORDERS, GenerateConfig, generate, merge_shards, work_dir
+from corrector.decoding.generate import (
+    MERGE_ORDERS,
+    GenerateConfig,
+    InterruptedWhenComplete,
+    generate,
+    merge_shards,
+    work_dir,
+)
 from corrector.errors import InputError, debug_enabled
-from corrector.files import FolderKind, check_output
+from corrector.files import FolderKind, check_output, output_lock
 
 
 def _made_by_generate(folder: Path) -> bool:
@@ -20,7 +27,7 @@ def _made_by_generate(folder: Path) -> bool:
         return False
 
 
-GENERATED = FolderKind("corrector generate output", "corrector.json", _made_by_generate)
+GENERATED = FolderKind("corrector generate output", test=_made_by_generate, marked_as="saved dataset")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -135,20 +142,31 @@ def config_from_args(args: argparse.Namespace) -> GenerateConfig:
     )
 
 
+def _lock_target(cfg: GenerateConfig, merge: bool) -> Path:
+    """What a run writes alone: the output, or (one shard of several, which run side by side) its shard of it."""
+    if cfg.num_shards > 1 and not merge:
+        return Path(f"{cfg.output_path}.shard-{cfg.shard_index}-of-{cfg.num_shards}")
+    return Path(cfg.output_path)
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    _check_outputs(args)
-    try:
-        if args.merge:
-            merge_shards(cfg)
-        else:
-            generate(cfg)
-    except KeyboardInterrupt:
-        print(
-            f"interrupted: finished trials are kept in {work_dir(cfg)}; rerun the same command to continue",
-            file=sys.stderr,
-        )
-        return 130
+    with output_lock(_lock_target(cfg, args.merge)):
+        _check_outputs(args)
+        try:
+            if args.merge:
+                merge_shards(cfg)
+            else:
+                generate(cfg)
+        except InterruptedWhenComplete:
+            print(f"interrupted once the output was complete: {cfg.output_path} is written", file=sys.stderr)
+            return 130
+        except KeyboardInterrupt:
+            print(
+                f"interrupted: finished trials are kept in {work_dir(cfg)}; rerun the same command to continue",
+                file=sys.stderr,
+            )
+            return 130
     return 0
 
 

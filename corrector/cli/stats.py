@@ -1,5 +1,7 @@
 """``corrector stats FILE...``: trials, unique candidates and baseline WERs of N-best files.
 
+A folder of N-best files counts as its files, one row each (a saved dataset folder is one input).
+
 Files without ground truth (e.g. a competition's test partition) get the label-free columns only.
 """
 
@@ -16,7 +18,12 @@ WER_COLUMNS = ["cand-1 WER %", "majority WER %", "oracle WER %"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", help="N-best files (seed JSONL, chat JSONL, HyPoradise JSON) or saved datasets")
+    p.add_argument(
+        "files",
+        nargs="+",
+        help="N-best files (seed JSONL, chat JSONL, HyPoradise JSON; '-': standard input), folders of them (one row "
+        "per file) or saved datasets",
+    )
     p.add_argument(
         "--pool",
         action="store_true",
@@ -50,15 +57,23 @@ def records_stats(name: str, records: list) -> dict:
     return out
 
 
+def expand_folders(sources: list[str]) -> list[str]:
+    """Each folder of N-best files (not a saved dataset) as its files, so that every file gets its own row."""
+    from corrector.data.datasets import nbest_files
+
+    return [str(f) for s in sources for f in (nbest_files(s) or [s])]
+
+
 def run(args: argparse.Namespace) -> int:
-    rows = [file_stats(f, args.partition, args.limit) for f in args.files]
+    files = expand_folders(args.files)
+    rows = [file_stats(f, args.partition, args.limit) for f in files]
     if args.pool:
         from corrector.data.pooling import input_names, pool_sources
 
         rows.append(
             records_stats(
-                "pooled: " + " + ".join(input_names(args.files)),
-                pool_sources(args.files, args.partition)[: args.limit],
+                "pooled: " + " + ".join(input_names(files)),
+                pool_sources(files, args.partition)[: args.limit],
             )
         )
     if args.json:

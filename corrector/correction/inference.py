@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from corrector.correction.gate import GateCalibration, differs, gated, parse_gate
 from corrector.correction.result import Correction
+from corrector.data.length_guard import ContextFit, fit_within
 from corrector.data.prompts import PromptConfig, merge_prompt, render
 from corrector.errors import InputError
 from corrector.metrics import align, majority_vote, normalize
@@ -25,10 +26,13 @@ from corrector.models import (
     CACHE_NAME,
     DEFAULT_MODEL,
     cache_dir,
+    context_length,
     default_device,
     has_tokenizer,
+    load_adapter,
     load_model,
     load_tokenizer,
+    model_context,
 )
 from corrector.nbest import NBestList
 
@@ -404,11 +408,13 @@ class Corrector:
         max_distance: float = DEFAULT_MAX_DISTANCE,
         checkpoint: Checkpoint | None = None,
         gate: float | None = None,
+        context: int | None = None,
     ):
         self.backend, self.tokenizer, self.prompt = backend, tokenizer, prompt
         self.max_distance = max_distance
         self.checkpoint = checkpoint
         self.gate = gate
+        self.context = context  # tokens the model takes (prompt and output); None: not checked
 
     @classmethod
     def from_pretrained(
@@ -455,23 +461,32 @@ class Corrector:
                 raise InputError(
                     f"{model}: the vote gate scores with the transformers backend; pass --gate off for vllm"
                 )
-            return cls(VllmBackend(ckpt, dtype=dtype), tokenizer, ckpt.prompt, max_distance, ckpt)
+            context = model_context(ckpt.base_model)
+            return cls(VllmBackend(ckpt, dtype=dtype), tokenizer, ckpt.prompt, max_distance, ckpt, context=context)
         lm = load_model(ckpt.base_model, dtype=dtype, load_in_4bit=load_in_4bit)
         if ckpt.adapter:
-            from peft import PeftModel
-
-            lm = PeftModel.from_pretrained(lm, ckpt.adapter)
+            lm = load_adapter(lm, ckpt.adapter)
             if merge and not load_in_4bit:
                 lm = lm.merge_and_unload()
         if not load_in_4bit:
             lm = lm.to(default_device(device))
         lm.eval()
-        return cls(TransformersBackend(lm, tokenizer), tokenizer, ckpt.prompt, max_distance, ckpt, threshold)
+        context = context_length(lm.config)
+        return cls(TransformersBackend(lm, tokenizer), tokenizer, ckpt.prompt, max_distance, ckpt, threshold, context)
 
     def prompt_text(self, nbest: NBestList) -> str:
         """The chat-formatted prompt of one record, ending where the assistant's answer starts."""
         messages = render(nbest, self.prompt).messages
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def fit(self, records: Sequence[NBestList], max_new_tokens: int = 64) -> ContextFit:
+        """The records as the model can read them: each prompt and ``max_new_tokens`` within its context."""
+        tok = self.tokenizer
+
+        def tokens(r: NBestList) -> int:
+            return len(tok(self.prompt_text(r), add_special_tokens=False)["input_ids"]) + max_new_tokens
+
+        return fit_within(records, tokens, self.context)
 
     def correct(
         self,
@@ -486,21 +501,23 @@ class Corrector:
     ) -> list[Correction]:
         """One ``Correction`` per record, in order; records without candidates give an empty prediction.
 
-        With greedy decoding (the default) a record's correction depends on that record alone, so
-        calls on consecutive chunks of a list give what one call on the whole list gives
-        (``corrector correct`` appends and resumes that way).
+        A list too long for the model's context is cut (``Correction.cut``), or, when even candidate 1
+        alone is, not run at all (fallback ``too_long``). With greedy decoding (the default) a record's
+        correction depends on that record alone, so calls on consecutive chunks of a list give what one
+        call on the whole list gives (``corrector correct`` appends and resumes that way).
         """
         if batch_size < 1 or max_new_tokens < 1:
             raise InputError(
                 f"batch_size and max_new_tokens must be at least 1, got {batch_size} and {max_new_tokens}"
             )
-        todo = [i for i, r in enumerate(records) if r.candidates]
+        shown = self.fit(records, max_new_tokens).records
+        todo = [i for i, r in enumerate(shown) if r is not None and r.candidates]
         if do_sample:
             import torch
 
             torch.manual_seed(seed)
         raws = self.backend.generate(
-            [self.prompt_text(records[i]) for i in todo],
+            [self.prompt_text(shown[i]) for i in todo],
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
             do_sample=do_sample,
@@ -508,17 +525,47 @@ class Corrector:
             progress=progress,
         )
         raw_of = dict(zip(todo, raws))
+        majorities = [majority_vote(r) for r in records] if self.gate is not None else [None] * len(records)
+        guarded = []
+        for i, (r, s) in enumerate(zip(records, shown)):
+            if s is None:
+                guarded.append(
+                    Correction(r.trial_id, r.best if majorities[i] is None else majorities[i], "", "too_long")
+                )
+            else:
+                c = guard(r, raw_of.get(i, ""), self.max_distance, majorities[i])
+                guarded.append(replace(c, cut=len(r) - len(s)) if len(s) < len(r) else c)
         if self.gate is None:
-            return [guard(r, raw_of.get(i, ""), self.max_distance) for i, r in enumerate(records)]
-        majorities = [majority_vote(r) for r in records]
-        guarded = [guard(r, raw_of.get(i, ""), self.max_distance, majorities[i]) for i, r in enumerate(records)]
+            return guarded
         ask = [i for i, c in enumerate(guarded) if c.fallback is None and differs(c.text, majorities[i])]
-        prompts = [self.prompt_text(records[i]) for i in ask]
+        prompts = [self.prompt_text(shown[i]) for i in ask]
         scores = self.backend.completion_log_probs(
             prompts + prompts, [guarded[i].text for i in ask] + [majorities[i] for i in ask], batch_size
         )
         margins = {i: own - vote for i, own, vote in zip(ask, scores, scores[len(ask) :])}
         return [with_gate(c, majorities[i], margins.get(i), self.gate) for i, c in enumerate(guarded)]
+
+
+def length_note(
+    model: str,
+    base_model: str | None,
+    prompt: PromptConfig | str | dict | None,
+    default_prompt: PromptConfig | None,
+    records: Sequence[NBestList],
+    max_new_tokens: int,
+) -> str | None:
+    """Before the model loads (its tokenizer and config suffice): one line saying how many lists the model's
+    context forces ``Corrector.correct`` to cut or to leave to the ``too_long`` fallback; None when all fit.
+
+    A selection model measures with its own scorer as it runs (``Selector.fit``), so it gets no early line.
+    """
+    ckpt = resolve_checkpoint(model, base_model, prompt, default_prompt)
+    if ckpt.kind == "selection" or not records:
+        return None
+    source = ckpt.adapter if ckpt.adapter and has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model
+    tokenizer = load_tokenizer(source, padding_side="left")
+    probe = Corrector(None, tokenizer, ckpt.prompt, context=model_context(ckpt.base_model))
+    return probe.fit(records, max_new_tokens).describe(records)
 
 
 def with_gate(c: Correction, majority: str, margin: float | None, threshold: float) -> Correction:

@@ -15,10 +15,12 @@ class Correction:
     ``text`` is what is scored; ``raw`` the model's output before clean-up. ``fallback`` says why
     the model's output was not used: ``"empty"`` or ``"far"`` (farther than the threshold from every
     candidate; candidate 1 replaces it, or the majority candidate when a gate is on), ``"vote"`` (the
-    gate kept the majority candidate: the model was not confident enough) or ``"no_candidates"``
-    (empty prediction); ``None`` when the model's output is used. ``ungated`` is what the model
-    chose before the gate, and ``margin`` its confidence over the majority candidate (set where a
-    gate was consulted).
+    gate kept the majority candidate: the model was not confident enough), ``"too_long"`` (the list
+    does not fit the model's context even with candidate 1 alone, so the model was not run: candidate
+    1, or the majority candidate with a gate) or ``"no_candidates"`` (empty prediction); ``None`` when
+    the model's output is used. ``ungated`` is what the model chose before the gate, and ``margin``
+    its confidence over the majority candidate (set where a gate was consulted). ``cut``: how many
+    lowest-ranked candidates were left out of the prompt to fit the model's context.
     """
 
     trial_id: str
@@ -27,6 +29,7 @@ class Correction:
     fallback: str | None = None
     ungated: str | None = None
     margin: float | None = None
+    cut: int = 0
 
     @property
     def ungated_text(self) -> str:
@@ -41,6 +44,7 @@ class Correction:
             "fallback": self.fallback,
             "ungated": self.ungated,
             "margin": self.margin,
+            "cut": self.cut,
         }
 
 

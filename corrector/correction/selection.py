@@ -16,15 +16,16 @@ import inspect
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from corrector.correction.result import Correction
+from corrector.data.length_guard import ContextFit, fit_within
 from corrector.data.prompts import PromptConfig, render
 from corrector.errors import InputError
-from corrector.metrics import align, normalize
-from corrector.models import default_device, has_tokenizer
+from corrector.metrics import align, majority_vote, normalize
+from corrector.models import context_length, default_device, has_tokenizer
 from corrector.nbest import NBestList, input_name
 
 FEATURES = ("reward", "log_share", "source_share", "first")
@@ -360,11 +361,11 @@ def load_reward_model(base_model: str, dtype: str = "float32", load_in_4bit: boo
 
 def load_reward_adapter(base_model: str, adapter: str, pad_token_id: int, dtype: str = "float32") -> Any:
     """A reward adapter merged into its base model's classification model (the score head included)."""
-    from peft import PeftModel
+    from corrector.models import load_adapter
 
     model = load_reward_model(base_model, dtype)
     model.config.pad_token_id = pad_token_id
-    return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    return load_adapter(model, adapter).merge_and_unload()
 
 
 class Selector:
@@ -375,9 +376,17 @@ class Selector:
     from the majority candidate, and ``fallback`` is ``"vote"`` where the gate kept the majority.
     """
 
-    def __init__(self, scorer: RewardScorer, combiner: Combiner, gate: float | None = None, checkpoint: Any = None):
+    def __init__(
+        self,
+        scorer: RewardScorer,
+        combiner: Combiner,
+        gate: float | None = None,
+        checkpoint: Any = None,
+        context: int | None = None,
+    ):
         self.scorer, self.combiner, self.gate, self.checkpoint = scorer, combiner, gate, checkpoint
         self.prompt = getattr(scorer, "prompt", None)
+        self.context = context  # tokens the reward model takes (prompt and option); None: not checked
 
     @classmethod
     def from_checkpoint(
@@ -398,7 +407,16 @@ class Selector:
         tokenizer = load_tokenizer(ckpt.adapter if has_tokenizer(Path(ckpt.adapter)) else ckpt.base_model)
         model = load_reward_adapter(ckpt.base_model, ckpt.adapter, tokenizer.pad_token_id, dtype)
         model = model.to(default_device(device)).eval()
-        return cls(RewardScorer(model, tokenizer, ckpt.prompt), combiner, gate, ckpt)
+        return cls(RewardScorer(model, tokenizer, ckpt.prompt), combiner, gate, ckpt, context_length(model.config))
+
+    def fit(self, records: Sequence[NBestList], *_: Any) -> ContextFit:
+        """The records as the reward model can read them: the prompt and its longest option within its context."""
+
+        def tokens(r: NBestList) -> int:
+            longest = max((o.text for o in options(r)), key=len, default="")
+            return len(self.scorer.token_ids(r, longest))
+
+        return fit_within(records, tokens, self.context)
 
     def choose(
         self,
@@ -432,22 +450,40 @@ class Selector:
         rewards: Sequence[Sequence[float]] | None = None,
         **_: Any,
     ) -> list[Correction]:
-        """One ``Correction`` per record, in order (generation options are accepted and ignored)."""
+        """One ``Correction`` per record, in order (generation options are accepted and ignored).
+
+        A list too long for the model's context is cut, or not scored at all (fallback ``too_long``), as
+        ``Corrector.correct`` does.
+        """
+        if rewards is None:
+            shown = self.fit(records).records
+            chosen = iter(self.choose([r for r in shown if r is not None], batch_size, progress))
+            choices = [next(chosen) if r is not None else None for r in shown]
+        else:
+            shown, choices = list(records), self.choose(records, batch_size, progress, rewards)
+        out = []
+        for r, s, choice in zip(records, shown, choices):
+            if choice is None:
+                fallback = r.best if self.gate is None else majority_vote(r)
+                out.append(Correction(r.trial_id, fallback, "", "too_long"))
+            else:
+                c = self._correction(r.trial_id, *choice)
+                out.append(replace(c, cut=len(r) - len(s)) if len(s) < len(r) else c)
+        return out
+
+    def _correction(
+        self, trial_id: str, opts: Sequence[Option], scores: Sequence[float], best: int, vote: int
+    ) -> Correction:
+        """The correction of one scored list (``choose``'s tuple), through the vote gate."""
         from corrector.correction.gate import gated
 
-        out = []
-        for r, (opts, scores, best, vote) in zip(records, self.choose(records, batch_size, progress, rewards)):
-            if not opts:
-                out.append(Correction(r.trial_id, "", "", "no_candidates"))
-                continue
-            chosen, majority = opts[best].text, opts[vote].text
-            if best == vote:
-                out.append(Correction(r.trial_id, chosen, chosen))
-                continue
-            margin = scores[best] - scores[vote]
-            if self.gate is None:
-                out.append(Correction(r.trial_id, chosen, chosen, None, chosen, margin))
-                continue
-            text, voted = gated(chosen, majority, margin, self.gate)
-            out.append(Correction(r.trial_id, text, chosen, "vote" if voted else None, chosen, margin))
-        return out
+        if not opts:
+            return Correction(trial_id, "", "", "no_candidates")
+        chosen, majority = opts[best].text, opts[vote].text
+        if best == vote:
+            return Correction(trial_id, chosen, chosen)
+        margin = scores[best] - scores[vote]
+        if self.gate is None:
+            return Correction(trial_id, chosen, chosen, None, chosen, margin)
+        text, voted = gated(chosen, majority, margin, self.gate)
+        return Correction(trial_id, text, chosen, "vote" if voted else None, chosen, margin)

@@ -6,15 +6,15 @@ import json
 import re
 import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import datasets
 
-from corrector.data.formats import NBestFormatError, read_nbest, to_format
+from corrector.data.formats import STDIN, NBestFormatError, read_nbest, to_format
 from corrector.data.prompts import PromptConfig
-from corrector.files import FolderKind, atomic_dir, atomic_write
+from corrector.files import MARKER, FolderKind, atomic_dir, atomic_write
 from corrector.metrics import baseline_wers
 from corrector.nbest import NBestList
 
@@ -36,22 +36,8 @@ FEATURES = datasets.Features(
     }
 )
 META_FILE = "corrector.json"
-# Besides the splits: files the project writes beside them (generate's ``{split}.jsonl``, its ``.tsv`` lists).
-_DATASET_EXTRAS = (".json", ".jsonl", ".tsv")
-
-
-def _is_saved_dataset(folder: Path) -> bool:
-    """``save``'s folder: its splits, and plain files of the kinds the project writes beside them."""
-    try:
-        splits = set(json.loads((folder / "dataset_dict.json").read_text())["splits"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return all(
-        (p.is_dir() and p.name in splits) or (p.is_file() and p.suffix in _DATASET_EXTRAS) for p in folder.iterdir()
-    )
-
-
-DATASET = FolderKind("saved dataset", META_FILE, _is_saved_dataset)
+DATASET = FolderKind("saved dataset")
+NBEST_SUFFIXES = (".jsonl", ".json")  # the files a folder of N-best files holds
 ALL = "all"  # the partition name that selects every record
 _SPLIT_ORDER = {"train": 0, "validation": 1, "test": 2}
 
@@ -119,16 +105,25 @@ def summary(dd: datasets.DatasetDict) -> dict[str, Any]:
     return out
 
 
-def save(dd: datasets.DatasetDict, path: str | Path, cfg: PromptConfig | None = None, **meta: Any) -> Path:
+def save(
+    dd: datasets.DatasetDict,
+    path: str | Path,
+    cfg: PromptConfig | None = None,
+    also: Callable[[Path], Any] | None = None,
+    **meta: Any,
+) -> Path:
     """``save_to_disk`` into ``path`` atomically, with ``corrector.json`` (prompt config, summary, ``meta``).
 
-    An existing ``path`` is replaced as a whole, and only if it is a saved dataset (or empty).
+    ``also`` writes more files into the folder before it goes into place (e.g. generate's JSONL).
+    An existing ``path`` is replaced as a whole, and only if it is a saved dataset the project wrote (or empty).
     """
     path = Path(path)
     with atomic_dir(path, DATASET) as tmp:
         dd.save_to_disk(str(tmp))
         info = {"prompt": (cfg or PromptConfig()).to_dict(), "splits": summary(dd), **meta}
         (tmp / META_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        if also is not None:
+            also(tmp)
     return path
 
 
@@ -199,22 +194,14 @@ def dataset_card(dd: datasets.DatasetDict, cfg: PromptConfig | None = None, titl
     return "\n".join(lines)
 
 
-def _is_hub_folder(folder: Path) -> bool:
-    """A folder ``write_hub_folder`` wrote: a card with this project's tag, and parquet splits under ``data/``."""
-    files = [p.relative_to(folder) for p in folder.rglob("*") if p.is_file()]
-    card = (folder / "README.md").read_text(encoding="utf-8", errors="replace")
-    return "- corrector\n" in card and all(
-        f == Path("README.md") or (f.parent == Path("data") and f.suffix == ".parquet") for f in files
-    )
-
-
-HUB_FOLDER = FolderKind("Hub upload folder", "README.md", _is_hub_folder)
+HUB_FOLDER = FolderKind("Hub upload folder")
 
 
 def write_hub_folder(dd: datasets.DatasetDict, folder: str | Path, cfg: PromptConfig | None = None) -> Path:
     """The exact folder ``push_to_hub`` uploads: ``README.md`` and ``data/{split}-00000-of-00001.parquet``.
 
     Written as a whole: an earlier upload folder there is replaced, any other non-empty folder refused.
+    Its ownership marker (``corrector.files.MARKER``) is not uploaded.
     """
     folder = Path(folder)
     with atomic_dir(folder, HUB_FOLDER) as tmp:
@@ -240,6 +227,7 @@ def push_to_hub(
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         write_hub_folder(dd, tmp, cfg)
+        (Path(tmp) / MARKER).unlink()
         api.upload_folder(
             repo_id=repo_id, repo_type="dataset", folder_path=tmp, commit_message="Upload corrector N-best dataset"
         )
@@ -250,14 +238,39 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _FILE_SUFFIXES = {".jsonl", ".json", ".parquet", ".txt", ".csv"}
 
 
+def nbest_files(folder: str | Path) -> list[Path]:
+    """The N-best files (``.jsonl``, ``.json``) directly in a folder that is not a saved dataset, by name."""
+    folder = Path(folder)
+    if not folder.is_dir() or (folder / "dataset_dict.json").is_file() or (folder / "dataset_info.json").is_file():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in NBEST_SUFFIXES and p.name != META_FILE)
+
+
 def load_dataset_dict(source: str | Path) -> datasets.DatasetDict:
-    """A saved ``DatasetDict`` folder, an N-best file (any readable format), a Hub folder or a Hub id."""
+    """A saved ``DatasetDict`` folder, an N-best file (any readable format; ``-``: standard input), a Hub
+    folder or a Hub id.
+
+    A folder of N-best files is refused in one line: read as one split, its files' lists would mix.
+    """
     p = Path(source)
+    if str(source) == STDIN:
+        return build_dataset_dict(read_nbest(STDIN))
     if (p / "dataset_dict.json").is_file():
         return datasets.load_from_disk(str(p))
     if (p / "dataset_info.json").is_file():
         return datasets.DatasetDict({"train": datasets.load_from_disk(str(p))})
-    if p.is_file():
+    if p.is_dir():
+        files = nbest_files(p)
+        if len(files) == 1:
+            raise NBestFormatError(f"{source}: a folder, not a saved dataset; give the N-best file {files[0]} itself")
+        if files:
+            raise NBestFormatError(
+                f"{source}: a folder of {len(files)} N-best files, not a saved dataset; give the files themselves "
+                f"({files[0]} ...), with --pool to join their lists by trial"
+            )
+        if not any(p.iterdir()):
+            raise NBestFormatError(f"{source}: an empty folder; give an N-best file or a saved dataset folder")
+    elif p.exists():  # a file, or a pipe or device such as /dev/stdin
         return build_dataset_dict(read_nbest(p))
     if p.exists() or (_HUB_ID.match(str(source)) and p.suffix.lower() not in _FILE_SUFFIXES):
         from corrector.hub import go_offline_if_unreachable
@@ -266,9 +279,14 @@ def load_dataset_dict(source: str | Path) -> datasets.DatasetDict:
             go_offline_if_unreachable()  # else datasets retries an unreachable Hub for about a minute
         try:
             dd = datasets.load_dataset(str(source))
-        except (ConnectionError, FileNotFoundError) as e:
+        except (ConnectionError, FileNotFoundError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if p.exists():
+                raise NBestFormatError(
+                    f"{source}: a folder with no N-best files, saved dataset or Hub dataset files ({first})"
+                ) from None
             raise NBestFormatError(
-                f"{source}: no such file or folder, and not a reachable Hub dataset ({e})"
+                f"{source}: no such file or folder, and not a reachable Hub dataset ({first})"
             ) from None
         return dd if isinstance(dd, datasets.DatasetDict) else datasets.DatasetDict({"train": dd})
     raise NBestFormatError(f"{source}: no such file, saved dataset folder or Hub dataset id")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from corrector.data.prompts import PromptConfig, render, shown_candidates
-from corrector.errors import InputError
+from corrector.errors import InputError, json_problem
 from corrector.files import atomic_write
 from corrector.nbest import NBestList
 
@@ -31,32 +31,47 @@ class NBestFormatError(InputError):
     """A file that cannot be read as N-best lists; the message names the file and line."""
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+STDIN = "-"  # as an input: standard input (as an output: standard output)
+
+
+def read_text(path: str | Path) -> str:
+    """A whole input file as text: UTF-8, with or without a byte-order mark (many Windows tools write one).
+
+    ``-`` reads standard input; so does a pipe or device path such as ``/dev/stdin`` (read once).
+    """
+    name = str(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            for no, line in enumerate(f, 1):
-                if line.strip():
-                    yield no, line
+        data = sys.stdin.buffer.read() if name == STDIN else Path(path).read_bytes()
+    except FileNotFoundError:
+        raise NBestFormatError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise NBestFormatError(f"{path}: a folder, not a file") from None
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise NBestFormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
-def _json_line(path: Path, no: int, line: str) -> dict[str, Any]:
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    for no, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            yield no, line
+
+
+def _json_line(path: str | Path, no: int, line: str) -> dict[str, Any]:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as e:
-        raise NBestFormatError(f"{path}:{no}: malformed JSON ({e.msg}, column {e.colno})") from None
+        raise NBestFormatError(f"{path}:{no}: malformed JSON ({json_problem(e)})") from None
     if not isinstance(row, dict):
         raise NBestFormatError(f"{path}:{no}: expected a JSON object, found {type(row).__name__}")
     return row
 
 
-def detect_format(path: str | Path) -> str:
-    """Guess a file's format from its first record; a one-line error if it is empty or unknown."""
-    path = Path(path)
-    if not path.is_file():
-        raise NBestFormatError(f"{path}: no such file")
-    first = next(_lines(path), None)
+def detect_format(path: str | Path, text: str | None = None) -> str:
+    """Guess a file's format from its first record (``text``: its content, if read already); one-line errors."""
+    text = read_text(path) if text is None else text
+    first = next(_lines(text), None)
     if first is None:
         raise NBestFormatError(f"{path}: file is empty")
     no, line = first
@@ -112,8 +127,8 @@ def _message(row: dict, key: str, role: str) -> str | None:
     return None
 
 
-def _read_seed(path: Path) -> Iterator[NBestList]:
-    for no, line in _lines(path):
+def _read_seed(path: str | Path, text: str) -> Iterator[NBestList]:
+    for no, line in _lines(text):
         row = _json_line(path, no, line)
         beams = row.get("input_beams")
         if beams is None or not isinstance(beams, list):
@@ -127,8 +142,8 @@ def _read_seed(path: Path) -> Iterator[NBestList]:
         )
 
 
-def _read_chat(path: Path) -> Iterator[NBestList]:
-    for i, (no, line) in enumerate(_lines(path)):
+def _read_chat(path: str | Path, text: str) -> Iterator[NBestList]:
+    for i, (no, line) in enumerate(_lines(text)):
         row = _json_line(path, no, line)
         content = _message(row, "prompt", "user")
         if content is None:
@@ -143,13 +158,11 @@ def _read_chat(path: Path) -> Iterator[NBestList]:
         )
 
 
-def _read_hyporadise(path: Path) -> Iterator[NBestList]:
+def _read_hyporadise(path: str | Path, text: str) -> Iterator[NBestList]:
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise NBestFormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        rows = json.loads(text)
     except json.JSONDecodeError as e:
-        raise NBestFormatError(f"{path}:{e.lineno}: malformed JSON ({e.msg}, column {e.colno})") from None
+        raise NBestFormatError(f"{path}:{e.lineno}: malformed JSON ({json_problem(e)})") from None
     if not isinstance(rows, list):
         raise NBestFormatError(f"{path}: HyPoradise files hold a JSON list of objects")
     for i, row in enumerate(rows):
@@ -164,12 +177,12 @@ _READERS = {"seed": _read_seed, "chat": _read_chat, "hyporadise": _read_hyporadi
 
 
 def read_nbest(path: str | Path, fmt: str | None = None) -> list[NBestList]:
-    """All N-best lists of a file, in file order. ``fmt`` defaults to the detected format."""
-    path = Path(path)
-    fmt = fmt or detect_format(path)
+    """All N-best lists of a file (``-``: standard input), in file order. ``fmt`` defaults to the detected format."""
+    text = read_text(path)
+    fmt = fmt or detect_format(path, text)
     if fmt not in _READERS:
         raise NBestFormatError(f"{path}: cannot read format {fmt!r}; readable: {', '.join(READ_FORMATS)}")
-    records = list(_READERS[fmt](path))
+    records = list(_READERS[fmt](path, text))
     if not records:
         raise NBestFormatError(f"{path}: file is empty")
     return records

@@ -1,14 +1,19 @@
-"""Length guard: make every training example fit ``max_length`` before the trainer sees it.
+"""Length guard: make every training example fit ``max_length`` before the trainer sees it, and every
+list a corrector reads fit the model's context.
 
 TRL truncates from the end, so an over-long N-best prompt loses its completion first, and TRL
 then drops examples with no trainable token without a word. This module measures each example
 with the chat template and either fits it (fewer candidates, lowest-ranked dropped first) or
 stops with a message naming how many examples are too long and what to change.
+
+At inference (``fit_within``) nothing stops: a list too long for the model's context is cut the
+same way, and one that does not fit even with candidate 1 alone is left to a fallback at once (a
+prompt beyond the context would run for minutes and give nothing usable); both are counted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,3 +116,48 @@ def fit_records(
             f"(first: trial {unfit[0]}); raise max_length"
         )
     return out, report
+
+
+@dataclass
+class ContextFit:
+    """What ``fit_within`` did: per record the record to use (cut to fit) or None (does not fit at all)."""
+
+    records: list[NBestList | None]
+    cut: dict[str, int] = field(default_factory=dict)  # trial id -> candidates dropped
+    limit: int | None = None
+
+    def describe(self, originals: Sequence[NBestList]) -> str | None:
+        """One line for the user, or None when every list fit as it was."""
+        unfit = [o.trial_id for o, r in zip(originals, self.records) if r is None]
+        if not unfit and not self.cut:
+            return None
+        parts = []
+        if self.cut:
+            parts.append(f"{len(self.cut)} lists cut to fit (lowest-ranked candidates dropped)")
+        if unfit:
+            parts.append(f"{len(unfit)} too long even with one candidate (first: trial {unfit[0]}; fallback too_long)")
+        return f"length guard: model context {self.limit} tokens: " + "; ".join(parts)
+
+
+def fit_within(records: Sequence[NBestList], measure: Callable[[NBestList], int], limit: int | None) -> ContextFit:
+    """Each record whose ``measure`` (tokens it needs) is at most ``limit``; else its longest top-ranked part
+    that is (found by bisection: a few measurements per list), or None when candidate 1 alone is too long."""
+    if limit is None:
+        return ContextFit(list(records))
+    out: list[NBestList | None] = []
+    cut: dict[str, int] = {}
+    for r in records:
+        if not r.candidates or measure(r) <= limit:
+            out.append(r)
+            continue
+        low, high = 0, len(r) - 1  # low candidates fit (0: none known to), high+1 do not
+        while low < high:
+            mid = (low + high + 1) // 2
+            if measure(r.top(mid)) <= limit:
+                low = mid
+            else:
+                high = mid - 1
+        out.append(r.top(low) if low else None)
+        if low:
+            cut[r.trial_id] = len(r) - low
+    return ContextFit(out, cut, limit)

@@ -39,14 +39,22 @@ def pool(inputs: Sequence[tuple[str, Sequence[NBestList]]]) -> list[NBestList]:
     ``inputs`` are ``(name, records)`` pairs. Trials are joined by id, or by position when every
     input's ids are positions. Errors (``InputError``) name the trial and the two inputs: different
     trial counts or ids, ground truths that differ (after normalisation), partitions that differ, or
-    an input given twice (pooling a list with itself doubles every vote).
+    an input given twice, by name or as a copy (the same lists: pooling a list with itself doubles every vote).
     """
     if len(inputs) < 2:
         raise InputError(f"pooling needs at least two inputs, got {len(inputs)}")
     names = [name for name, _ in inputs]
-    for i, name in enumerate(names):
+    contents: dict[tuple, str] = {}
+    for i, (name, recs) in enumerate(inputs):
         if name in names[:i]:
             raise InputError(f"{name} is given twice; pooling a list with itself doubles every vote")
+        content = tuple(sorted((r.partition or "", r.trial_id, tuple(r.texts)) for r in recs))
+        if content in contents:
+            raise InputError(
+                f"{name} holds the same lists as {contents[content]} (a copy?); pooling a list with itself "
+                "doubles every vote"
+            )
+        contents[content] = name
     (first, base), rest = inputs[0], inputs[1:]  # trials are (partition, trial id); a split's ids may restart
     for name, recs in rest:
         if len(recs) != len(base):

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from corrector.errors import InputError
-from corrector.files import atomic_write
+from corrector.files import FolderKind, atomic_write, mark, uninterrupted
 from corrector.nbest import Candidate, NBestList
 
 MERGE_ORDERS = ("score", "round_robin")
@@ -309,9 +309,26 @@ def _tasks(p: _Plan, trials: Iterable[int]) -> Iterator[Task]:
 # --- checkpoints ----------------------------------------------------------------------------------
 
 
+CHECKPOINTS = FolderKind("generate checkpoint folder")
+
+
 def work_dir(cfg: GenerateConfig) -> Path:
     out = Path(cfg.output_path)
     return out.with_name(out.name + ".parts")
+
+
+def _open_work_dir(cfg: GenerateConfig) -> Path:
+    """The checkpoint folder, made and marked; a folder of that name that generate did not make is refused."""
+    folder = work_dir(cfg)
+    if folder.exists() and not (folder.is_dir() and not any(folder.iterdir())) and not CHECKPOINTS.owns(folder):
+        raise InputError(
+            f"{folder}: generate keeps its checkpoints in a folder of this name, and this one is not its own "
+            f"({CHECKPOINTS.foreign(folder) if folder.is_dir() else 'a file'}); move it away"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    if not CHECKPOINTS.owns(folder):
+        mark(folder, CHECKPOINTS.kind, entries=False)  # its files come and go during the run
+    return folder
 
 
 def _shard_file(cfg: GenerateConfig, shard: int) -> Path:
@@ -388,7 +405,7 @@ def _run_shard(cfg: GenerateConfig, p: _Plan, shard: int) -> tuple[dict[int, lis
     from tqdm import tqdm
 
     path = _shard_file(cfg, shard)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _open_work_dir(cfg)
     if not cfg.resume:
         path.unlink(missing_ok=True)
         _run_file(cfg).unlink(missing_ok=True)
@@ -475,6 +492,10 @@ def _write_dropped(path: Path, rows: list[dict[str, Any]]) -> None:
         f.writelines("\t".join(cell(row[k]) for k in fields) + "\n" for row in rows)
 
 
+class InterruptedWhenComplete(KeyboardInterrupt):
+    """A Ctrl-C that came while the finished output was being written: it was held off until the end."""
+
+
 def _finish(cfg: GenerateConfig, p: _Plan, results: dict[int, list], dropped: list[dict[str, Any]]):
     from corrector.data.datasets import build_dataset_dict, save
     from corrector.data.formats import write_nbest
@@ -499,11 +520,21 @@ def _finish(cfg: GenerateConfig, p: _Plan, results: dict[int, list], dropped: li
             "dropped_words": len(dropped),
         }
     }
-    save(dd, folder, prompt, **meta)
-    if dropped:
-        _write_dropped(folder / DROPPED_FILE, dropped)
-    write_nbest(records, jsonl, "seed", prompt)
-    shutil.rmtree(work_dir(cfg), ignore_errors=True)
+
+    def beside(tmp: Path) -> None:  # the files that go into the folder with the dataset
+        if dropped:
+            _write_dropped(tmp / DROPPED_FILE, dropped)
+        if jsonl.parent == folder:
+            write_nbest(records, tmp / jsonl.name, "seed", prompt)
+
+    try:
+        with uninterrupted():  # the output in one piece: a Ctrl-C now is held off until it is written
+            save(dd, folder, prompt, also=beside, **meta)
+            if jsonl.parent != folder:
+                write_nbest(records, jsonl, "seed", prompt)
+            shutil.rmtree(work_dir(cfg), ignore_errors=True)
+    except KeyboardInterrupt:
+        raise InterruptedWhenComplete from None
     if cfg.progress:
         note = f"; {len(empty)} with no candidates: {', '.join(empty[:10])}" if empty else ""
         print(f"wrote {len(records)} trials to {folder} and {jsonl}{note}", file=sys.stderr)
@@ -528,6 +559,7 @@ def generate(cfg: GenerateConfig):
 def merge_shards(cfg: GenerateConfig):
     """Join the complete shard checkpoints of a sharded run into the output."""
     p = plan(cfg)
+    _open_work_dir(cfg)
     run = _check_run_file(cfg, p)
     results: dict[int, list] = {}
     for shard in range(cfg.num_shards):

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corrector.errors import InputError
+from corrector.errors import InputError, json_problem
 from corrector.files import atomic_write
 
 _PADDED_KEYS = ("logits", "emissions")
@@ -188,7 +188,7 @@ def load_transcripts(path: str | Path) -> list[str]:
             raise InputError(f"{path}: cannot read as a pandas pickle ({type(e).__name__}: {e})") from None
     if suffix == ".json":
         try:
-            return _texts(path, json.loads(path.read_text(encoding="utf-8")))
+            return _texts(path, json.loads(path.read_text(encoding="utf-8-sig")))
         except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+            raise InputError(f"{path}:{e.lineno}: malformed JSON ({json_problem(e)})") from None
+    return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]

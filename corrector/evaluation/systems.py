@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,12 +212,16 @@ def table_notes(ev: Evaluation) -> str:
         notes.append(f"{n_empty} trials without candidates scored as empty predictions")
     if ev.corrections is not None:
         fb = fallback_counts(ev.corrections)
-        guard = {k: v for k, v in fb.items() if k in ("empty", "far")}
+        guard = {k: v for k, v in fb.items() if k in ("empty", "far", "too_long")}
         fallback_to = "the majority candidate" if "gated" in ev.hyps else "candidate 1"
+        why = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in guard.items())
         notes.append(
             f"corrected: {sum(guard.values())} of {len(ev.corrections)} outputs fell back to {fallback_to}"
-            + (f" ({', '.join(f'{v} {k}' for k, v in guard.items())})" if guard else "")
+            + (f" ({why})" if guard else "")
         )
+        cut = sum(1 for c in ev.corrections if c.cut)
+        if cut:
+            notes.append(f"{cut} lists cut to fit the model's context (lowest-ranked candidates left out)")
         if "gated" in ev.hyps:
             notes.append(
                 f"gated: the gate kept the majority candidate over a differing output {fb.get('vote', 0)} times"
@@ -226,17 +229,7 @@ def table_notes(ev: Evaluation) -> str:
     return "; ".join(notes) + "."
 
 
-_RUN_FILE = re.compile(
-    r"(recogs|errs|wer-summary)-.+\.txt|predictions-.+\.jsonl|results\.(json|md)|wer\.png|" + re.escape(PAGE_FILE)
-)
-
-
-def _is_run_folder(folder: Path) -> bool:
-    """Only files an evaluation writes (``write_outputs``)."""
-    return all(p.is_file() and _RUN_FILE.fullmatch(p.name) for p in folder.iterdir())
-
-
-EVAL_RUN = FolderKind("evaluation run folder", "results.json", _is_run_folder)
+EVAL_RUN = FolderKind("evaluation run folder")  # its mark lists the files the run wrote
 
 
 def write_outputs(ev: Evaluation, out_dir: str | Path, plot: bool = True) -> list[Path]:

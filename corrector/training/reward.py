@@ -26,7 +26,7 @@ from typing import Any
 
 from corrector.errors import InputError
 from corrector.nbest import NBestList
-from corrector.training.sft import DataArguments, Run, finish, prepare, run_recipe, summary_of
+from corrector.training.sft import DataArguments, Run, finish, prepare, run_recipe, start_output_dir, summary_of
 
 
 @dataclass
@@ -168,6 +168,7 @@ def main(script_args: RerankArguments, training_args: Any, model_args: Any) -> d
     peft_config = get_peft_config(model_args)
     if peft_config is not None and peft_config.task_type != "SEQ_CLS":
         raise InputError(f"a reward model's LoRA needs lora_task_type SEQ_CLS (got {peft_config.task_type})")
+    start_output_dir(training_args)
     trainer = RewardTrainer(
         model=load_reward_for_training(model_args, run.tokenizer),
         args=training_args,

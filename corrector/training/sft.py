@@ -10,10 +10,14 @@ The recipes in ``recipes/`` are a few lines that call ``run`` with their YAML::
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import random
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -24,11 +28,11 @@ from typing import Any
 from corrector.data.length_guard import FIT_STRATEGIES, FitReport, fit_records
 from corrector.data.prompts import TEMPLATES, PromptConfig, merge_prompt, shuffled
 from corrector.errors import InputError, debug_enabled
-from corrector.files import FolderKind, atomic_write, check_output, plain_mode
+from corrector.files import FolderKind, atomic_write, check_output, give_plain_modes, mark, output_lock
 from corrector.nbest import NBestList
 
 SUMMARY_FILE = "training_summary.json"
-TRAINING_RUN = FolderKind("training output folder", SUMMARY_FILE)
+TRAINING_RUN = FolderKind("training output folder")  # marked when training starts, again with its files at the end
 OUTPUTS = Path("outputs")
 # SFTConfig fields worth keeping in the summary (the full config has ~150 keys).
 RECIPE_TRAINING_KEYS = (
@@ -113,8 +117,8 @@ class DataArguments:
     overwrite: bool = field(
         default=False,
         metadata={
-            "help": "Train into an output_dir that holds an earlier run (its training_summary.json); a folder of "
-            "other files is never used. Not needed with resume_from_checkpoint."
+            "help": "Train into an output_dir that holds an earlier run (one this project marked), replacing it; "
+            "a folder of other files is never used. Not needed with resume_from_checkpoint."
         },
     )
 
@@ -287,6 +291,46 @@ class Run:
     inner_validation: list[NBestList]
 
 
+def _is_main_process() -> bool:
+    """Rank 0 of a distributed run (``RANK``, set by accelerate and torchrun), or a run of one process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+_HELD = contextlib.ExitStack()  # the output_dir lock, held until this process ends
+atexit.register(_HELD.close)
+
+
+def take_output_dir(output_dir: str, inputs: Sequence[str | None], overwrite: bool, resume: bool = False) -> None:
+    """Lock ``output_dir`` for this process and check it: new or empty, an earlier run's (``overwrite``), or,
+    with ``resume``, this project's run to continue; never a folder of anyone else's files. Nothing is
+    written yet (``start_output_dir`` does that once the data is ready)."""
+    folder = Path(output_dir)
+    with contextlib.ExitStack() as lock:
+        lock.enter_context(output_lock(folder))
+        if not resume:
+            check_output(folder, inputs=inputs, overwrite=overwrite, kind=TRAINING_RUN)
+        elif folder.is_dir() and any(folder.iterdir()) and not TRAINING_RUN.owns(folder):
+            raise InputError(
+                f"{folder}: not a training output folder ({TRAINING_RUN.foreign(folder)}); "
+                "resume_from_checkpoint continues only a run this project started"
+            )
+        _HELD.push(lock.pop_all())  # held until the process ends; released at once if a check failed
+
+
+def start_output_dir(training_args: Any) -> None:
+    """Just before training (rank 0): an earlier run in ``output_dir`` goes as a whole (``take_output_dir``
+    allowed it), and the folder is marked as a training output, so that an interrupted run's is this project's."""
+    folder = Path(training_args.output_dir)
+    if not _is_main_process() or training_args.resume_from_checkpoint:
+        return
+    if folder.is_dir() and any(folder.iterdir()):
+        if not TRAINING_RUN.owns(folder):  # changed since it was checked
+            raise InputError(f"{folder}: no longer a training output folder ({TRAINING_RUN.foreign(folder)})")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    mark(folder, TRAINING_RUN.kind, entries=False)
+
+
 def prepare(script_args: DataArguments, training_args: Any, model_args: Any) -> Run:
     """Check the data and output folder, load the training split and carve the inner validation off it."""
     import torch
@@ -299,12 +343,12 @@ def prepare(script_args: DataArguments, training_args: Any, model_args: Any) -> 
     if not script_args.dataset_name:
         raise InputError("no training data: set dataset_name (a saved DatasetDict folder, an N-best file or a Hub id)")
     training_args = adapt_to_hardware(training_args, script_args)
-    if not training_args.resume_from_checkpoint:
-        check_output(
+    if _is_main_process():
+        take_output_dir(
             training_args.output_dir,
-            inputs=[script_args.dataset_name, model_args.model_name_or_path],
-            overwrite=script_args.overwrite,
-            kind=TRAINING_RUN,
+            [script_args.dataset_name, model_args.model_name_or_path],
+            script_args.overwrite,
+            resume=bool(training_args.resume_from_checkpoint),
         )
     if model_args.load_in_4bit and not torch.cuda.is_available() and training_args.eval_strategy != "no":
         # bitsandbytes on CPU repacks 4-bit weights after a no-grad forward; later gradients are silently wrong.
@@ -354,13 +398,12 @@ def finish(trainer: Any, summary: dict[str, Any], output_dir: str, dataset_name:
     if trainer.is_world_process_zero():
         out = Path(output_dir)
         plot_loss(trainer.state.log_history, out / LOSS_FILE, f"{summary['recipe']['name'] or out.name}: loss")
-        for f in out.iterdir():  # libraries save some files 0600: colleagues should read them
-            if f.is_file():
-                f.chmod(plain_mode())
+        give_plain_modes(output_dir)  # libraries save some files 0600: colleagues should read them
         with atomic_write(out / SUMMARY_FILE) as f:
             json.dump(summary, f, indent=2, default=str)
             f.write("\n")
         write_model_card(out, summary)
+        mark(output_dir, TRAINING_RUN.kind)  # now with the files this run wrote: any other makes it foreign
         print(
             f"adapter, tokenizer, {SUMMARY_FILE}, {LOSS_FILE} and the model card README.md saved to {out}", flush=True
         )
@@ -420,6 +463,7 @@ def main(script_args: ScriptArguments, training_args: Any, model_args: Any) -> d
         eval_records = load_split(script_args, script_args.dataset_test_split)
         eval_ds, _ = build_split(eval_records, script_args, run.tokenizer, training_args.max_length, run.prompt)
 
+    start_output_dir(training_args)
     trainer = SFTTrainer(
         model=load_for_training(model_args, training_args),
         args=training_args,
@@ -473,7 +517,8 @@ def run_recipe(main_fn: Any, parse_fn: Any, name: str, config: str | Path | None
     except InputError as e:
         if debug_enabled():
             raise
-        sys.exit(f"corrector {name}: error: {e}")
+        print(f"corrector {name}: error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def run(config: str | Path | None = None, argv: Sequence[str] | None = None) -> dict[str, Any]:
