@@ -16,6 +16,7 @@ from corrector import hub
 from corrector.cli import main
 from corrector.data.datasets import build_dataset_dict, save
 from corrector.data.prompts import PromptConfig
+from corrector.files import MARKER
 from corrector.nbest import NBestList
 
 
@@ -93,7 +94,10 @@ UPLOAD = [
 
 
 def _files(folder) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file())
+    """The files that would be uploaded (the ownership mark stays behind)."""
+    return sorted(
+        p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file() and p.name != MARKER
+    )
 
 
 def test_model_dry_run_holds_adapter_card_figures_and_logs(trained_folder, tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from corrector.correction.inference import SUMMARY_FILE
-from corrector.files import FolderKind, atomic_dir, atomic_write
+from corrector.files import MARKER, FolderKind, atomic_dir, atomic_write
 from corrector.models import DEFAULT_MODEL
 
 CARD_FILE = "README.md"
@@ -247,11 +247,7 @@ def upload_files(folder: str | Path) -> list[Path]:
     return out
 
 
-def _is_model_hub_folder(folder: Path) -> bool:
-    return is_training_folder(folder) and _has_own_card(folder)
-
-
-MODEL_HUB_FOLDER = FolderKind("Hub model upload folder", CARD_FILE, _is_model_hub_folder)
+MODEL_HUB_FOLDER = FolderKind("Hub model upload folder")
 
 
 def write_model_hub_folder(source: str | Path, folder: str | Path) -> Path:
@@ -284,6 +280,7 @@ def push_model(
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_model_hub_folder(source, Path(tmp) / "upload")
+        (folder / MARKER).unlink()
         api.upload_folder(
             repo_id=repo_id, repo_type="model", folder_path=str(folder), commit_message="Upload corrector model"
         )
