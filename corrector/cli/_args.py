@@ -162,3 +162,29 @@ def add_overwrite(p: argparse.ArgumentParser, help: str = "replace an existing o
 
 def add_limit(p: argparse.ArgumentParser, what: str = "trials") -> None:
     p.add_argument("--limit", type=positive_int, metavar="N", help=f"read only the first N {what} (default: all)")
+
+
+def load_corrector(args: Any, saved: Any, records: Sequence[Any]) -> Any:
+    """The ``Corrector`` that ``correct``'s and ``evaluate``'s model options name.
+
+    First says (before any weights load) how many of ``records`` its context forces to cut or leave to
+    ``too_long``; then notes a zero-shot template that overrides the dataset's (``saved``).
+    """
+    from corrector.correction.inference import Corrector, length_note
+
+    note = length_note(args.model, args.base_model, args.template, saved, records, args.max_new_tokens)
+    if note:
+        print(note, file=sys.stderr)
+    corrector = Corrector.from_pretrained(
+        args.model,
+        args.base_model,
+        args.template,
+        dtype=args.dtype,
+        backend=args.backend,
+        max_distance=args.max_distance,
+        default_prompt=saved,
+        gate=args.gate,
+    )
+    if corrector.checkpoint.kind == "base" and saved and args.template and args.template != saved.template:
+        print(f"prompt template {args.template} overrides the dataset's {saved.template}", file=sys.stderr)
+    return corrector

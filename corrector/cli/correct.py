@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from corrector.cli._args import add_limit, add_overwrite, non_negative_float, positive_int
+from corrector.cli._args import add_limit, add_overwrite, load_corrector, non_negative_float, positive_int
 from corrector.correction.gate import gate_arg
 from corrector.correction.inference import BACKENDS, DEFAULT_MAX_DISTANCE
 from corrector.data.prompts import TEMPLATES
@@ -212,7 +212,6 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from corrector.correction.inference import Corrector, length_note
     from corrector.data.datasets import saved_prompt
     from corrector.data.pooling import load_inputs
     from corrector.models import hide_progress_bars
@@ -230,21 +229,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.quiet:
         hide_progress_bars()
     saved = saved_prompt(args.nbest[0]) if args.nbest[0] != "-" else None
-    note = length_note(args.model, args.base_model, args.template, saved, records[len(rows) :], args.max_new_tokens)
-    if note:
-        print(note, file=sys.stderr)
-    corrector = Corrector.from_pretrained(
-        args.model,
-        args.base_model,
-        args.template,
-        dtype=args.dtype,
-        backend=args.backend,
-        max_distance=args.max_distance,
-        default_prompt=saved,
-        gate=args.gate,
-    )
-    if corrector.checkpoint.kind == "base" and saved and args.template and args.template != saved.template:
-        print(f"prompt template {args.template} overrides the dataset's {saved.template}", file=sys.stderr)
+    corrector = load_corrector(args, saved, records[len(rows) :])
     if not to_stdout and not resume:
         _start(path, state, settings)
     earlier = len(rows)

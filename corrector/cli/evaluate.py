@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corrector.cli._args import Parser, non_negative_float, positive_int
+from corrector.cli._args import Parser, load_corrector, non_negative_float, positive_int
 from corrector.correction.gate import encode_threshold, gate_arg
 from corrector.correction.inference import BACKENDS, DEFAULT_MAX_DISTANCE
 from corrector.data.prompts import TEMPLATES
@@ -301,25 +301,9 @@ def _run_evaluation(args: EvalArguments, extra: Mapping[str, Sequence[str]] | No
         predictions["llm_rescoring"] = rescorer.choose(records, batch_size=args.batch_size * 2, progress=progress)
     corrections = None
     if args.model:
-        from corrector.correction.inference import Corrector, length_note
-
         saved = saved_prompt(args.data)
-        note = length_note(args.model, args.base_model, args.template, saved, records, args.max_new_tokens)
-        if note:
-            print(note, file=sys.stderr)
-        corrector = Corrector.from_pretrained(
-            args.model,
-            args.base_model,
-            args.template,
-            dtype=args.dtype,
-            backend=args.backend,
-            max_distance=args.max_distance,
-            default_prompt=saved,
-            gate=args.gate,
-        )
+        corrector = load_corrector(args, saved, records)
         ckpt = corrector.checkpoint
-        if ckpt.kind == "base" and saved and args.template and args.template != saved.template:
-            print(f"prompt template {args.template} overrides the dataset's {saved.template}", file=sys.stderr)
         meta["corrector"] = {
             "kind": ckpt.kind,
             "base_model": ckpt.base_model,
